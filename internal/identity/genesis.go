@@ -1,0 +1,117 @@
+package identity
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/hex"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/carechain/carechain/internal/codec"
+	"github.com/carechain/carechain/internal/kv"
+	"github.com/carechain/carechain/internal/tx"
+)
+
+// Genesis is the identity part of the chain's genesis state.
+type Genesis struct {
+	Admin      GenesisKeys        `json:"admin"`
+	Validators []GenesisValidator `json:"validators"`
+}
+
+// GenesisKeys are an actor's public keys.
+type GenesisKeys struct {
+	SignKey []byte `json:"sign_key"`
+	HPKEKey []byte `json:"hpke_key"`
+}
+
+// GenesisValidator names a validator and the HPKE key its key shares are
+// sealed to. Address is the CometBFT validator address.
+type GenesisValidator struct {
+	Name    string `json:"name"`
+	Address []byte `json:"address"`
+	HPKEKey []byte `json:"hpke_key"`
+}
+
+// maxValidatorAddressLen bounds a validator address (CometBFT's are 20 bytes).
+const maxValidatorAddressLen = 64
+
+// Validator is a validator's entry in state.
+type Validator struct {
+	Name    string
+	Address []byte
+	HPKEKey []byte
+}
+
+// InitGenesis writes the admin and the validators' keys.
+func InitGenesis(st kv.Store, g Genesis) error {
+	if len(g.Admin.SignKey) != ed25519.PublicKeySize {
+		return fmt.Errorf("genesis admin signing key is %d bytes, want %d", len(g.Admin.SignKey), ed25519.PublicKeySize)
+	}
+	if _, err := tx.HPKE.NewPublicKey(g.Admin.HPKEKey); err != nil {
+		return fmt.Errorf("genesis admin HPKE key: %w", err)
+	}
+	admin := &Actor{ID: tx.ActorID(g.Admin.SignKey), Kind: tx.KindAdmin, Name: "consortium admin",
+		SignKey: g.Admin.SignKey, HPKEKey: g.Admin.HPKEKey, KeyVersion: 1}
+	if err := put(st, admin); err != nil {
+		return err
+	}
+	if err := st.Set([]byte(keyAdmin), []byte(admin.ID)); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, v := range g.Validators {
+		if _, err := tx.HPKE.NewPublicKey(v.HPKEKey); err != nil {
+			return fmt.Errorf("genesis validator %s HPKE key: %w", v.Name, err)
+		}
+		// Reject what Validators could not read back, and duplicates, which
+		// would silently replace each other.
+		if len(v.Name) > tx.MaxNameLen || !utf8.ValidString(v.Name) {
+			return fmt.Errorf("genesis validator name %q: not UTF-8 or longer than %d bytes", v.Name, tx.MaxNameLen)
+		}
+		if len(v.Address) == 0 || len(v.Address) > maxValidatorAddressLen {
+			return fmt.Errorf("genesis validator %s address is %d bytes; want 1 to %d", v.Name, len(v.Address), maxValidatorAddressLen)
+		}
+		if seen[string(v.Address)] {
+			return fmt.Errorf("genesis validator address %X appears twice", v.Address)
+		}
+		seen[string(v.Address)] = true
+		if err := PutValidator(st, Validator{Name: v.Name, Address: v.Address, HPKEKey: v.HPKEKey}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PutValidator records a validator's HPKE key.
+func PutValidator(st kv.Store, v Validator) error {
+	w := codec.NewWriter(64 + len(v.HPKEKey))
+	w.String(v.Name)
+	w.BytesField(v.Address)
+	w.BytesField(v.HPKEKey)
+	return st.Set([]byte(prefixValidator+hex.EncodeToString(v.Address)), w.Bytes())
+}
+
+// Validators lists the validators' keys in address order.
+func Validators(st kv.Reader) ([]Validator, error) {
+	var out []Validator
+	var decodeErr error
+	err := st.Iterate([]byte(prefixValidator), kv.PrefixEnd([]byte(prefixValidator)), false, func(_, b []byte) bool {
+		r := codec.NewReader(b)
+		v := Validator{Name: r.String(tx.MaxNameLen), Address: bytes.Clone(r.BytesField(maxValidatorAddressLen)), HPKEKey: bytes.Clone(r.BytesField(tx.HPKEKeyMaxLen))}
+		if decodeErr = r.Done(); decodeErr != nil {
+			return false
+		}
+		out = append(out, v)
+		return true
+	})
+	if err == nil && decodeErr != nil {
+		err = fmt.Errorf("corrupt validator record: %w", decodeErr)
+	}
+	return out, err
+}
+
+// AdminID returns the consortium admin's actor id.
+func AdminID(st kv.Reader) (string, error) {
+	b, err := st.Get([]byte(keyAdmin))
+	return string(b), err
+}
