@@ -1,0 +1,244 @@
+// Package app is carechain's ABCI 2.0 application: a thin adapter between
+// CometBFT and the pure modules.
+//
+// Every transaction goes through the same steps in the same order: decode,
+// validate without state (shared by CheckTx and ProcessProposal), stop if
+// check-only, authenticate the signer and its nonce, verify the signature,
+// then dispatch to the module that owns the message, whose changes apply all
+// together or not at all. FinalizeBlock only stages changes in the working
+// state tree; Commit saves them. Info reports the last saved height and app
+// hash so that CometBFT replays exactly the blocks a crashed node is missing.
+//
+// CometBFT calls the app over separate connections (consensus, mempool,
+// query) that may run at the same time: CheckTx reads a committed snapshot
+// and its own overlay under a.mu, block execution writes the working tree,
+// and queries read committed snapshots, which the state store keeps safe for
+// concurrent use. CometBFT never runs CheckTx during Commit.
+//
+// Rejections caused by a transaction's content are result codes (package
+// tx). A storage failure is different: the app returns an error, which stops
+// the node rather than letting it diverge from the others.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/carechain/carechain/internal/identity"
+	"github.com/carechain/carechain/internal/state"
+	"github.com/carechain/carechain/internal/tx"
+)
+
+// AppVersion is the application protocol version reported to CometBFT.
+const AppVersion = 1
+
+// GenesisState is the app_state section of genesis.json.
+type GenesisState struct {
+	Identity identity.Genesis `json:"identity"`
+}
+
+// App is the ABCI application.
+type App struct {
+	chainID string
+	store   *state.Store
+	log     *slog.Logger
+	metrics *Metrics
+	checked *checkCache
+
+	mu         sync.Mutex // guards checkState
+	checkState *state.Overlay
+
+	// set by FinalizeBlock, used by Commit
+	pendingHeight int64
+}
+
+var _ abci.Application = (*App)(nil)
+
+// New returns an application over store for chain chainID.
+func New(chainID string, store *state.Store, log *slog.Logger, metrics *Metrics) *App {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if metrics == nil {
+		metrics = NewMetrics(nil)
+	}
+	a := &App{chainID: chainID, store: store, log: log, metrics: metrics, checked: newCheckCache(checkCacheSize)}
+	a.resetCheckState()
+	return a
+}
+
+// Info reports the last committed height and app hash.
+func (a *App) Info(_ context.Context, _ *abci.RequestInfo) (*abci.ResponseInfo, error) {
+	version, hash := a.store.LastCommit()
+	return &abci.ResponseInfo{
+		Data:             "carechain",
+		Version:          "1",
+		AppVersion:       AppVersion,
+		LastBlockHeight:  version,
+		LastBlockAppHash: appHashAt(version, hash),
+	}, nil
+}
+
+// appHashAt returns the app hash CometBFT expects: empty before the first
+// block, the state root after.
+func appHashAt(version int64, hash []byte) []byte {
+	if version == 0 {
+		return nil
+	}
+	return hash
+}
+
+// InitChain writes the genesis state into the working tree; it is saved with
+// the first block.
+func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.ResponseInitChain, error) {
+	if req.ChainId != a.chainID {
+		return nil, fmt.Errorf("genesis chain id %q, node configured for %q", req.ChainId, a.chainID)
+	}
+	if req.InitialHeight > 1 {
+		return nil, fmt.Errorf("initial height %d: carechain chains start at height 1", req.InitialHeight)
+	}
+	var g GenesisState
+	if err := json.Unmarshal(req.AppStateBytes, &g); err != nil {
+		return nil, fmt.Errorf("decode genesis app_state: %w", err)
+	}
+	a.store.Rollback() // a crash between InitChain and the first Commit leaves nothing behind, but be explicit
+	if err := identity.InitGenesis(a.store.Working(), g.Identity); err != nil {
+		return nil, fmt.Errorf("genesis: %w", err)
+	}
+	return &abci.ResponseInitChain{AppHash: a.store.WorkingHash()}, nil
+}
+
+// CheckTx admits a transaction to the mempool if it would succeed against the
+// committed state plus the transactions already admitted since.
+func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
+	start := time.Now()
+	defer func() { a.metrics.checkSeconds.Observe(time.Since(start).Seconds()) }()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	mode := modeCheck
+	if req.Type == abci.CheckTxType_Recheck {
+		mode = modeRecheck
+	}
+	res := a.execute(a.checkState, req.Tx, block{height: a.checkHeight()}, mode)
+	a.metrics.checkTotal.WithLabelValues(res.code.String()).Inc()
+	if res.code == tx.CodeInternal {
+		return nil, res.err
+	}
+	return &abci.ResponseCheckTx{Code: uint32(res.code), Log: res.log(), Codespace: res.codespace()}, nil
+}
+
+// checkHeight is the height a transaction admitted now would most likely
+// execute at.
+func (a *App) checkHeight() int64 {
+	v, _ := a.store.LastCommit()
+	return v + 1
+}
+
+func (a *App) resetCheckState() {
+	snap, _, err := a.store.Snapshot(0)
+	if err != nil {
+		// The latest version always exists; failing to read it is storage
+		// corruption, which the next FinalizeBlock or Info will surface.
+		a.log.Error("open check state", "err", err)
+		return
+	}
+	a.checkState = state.NewOverlay(readOnly{snap})
+}
+
+// PrepareProposal takes mempool transactions in order up to the byte limit,
+// dropping any that fail stateless validation.
+func (a *App) PrepareProposal(_ context.Context, req *abci.RequestPrepareProposal) (*abci.ResponsePrepareProposal, error) {
+	txs := make([][]byte, 0, len(req.Txs))
+	var total int64
+	for _, raw := range req.Txs {
+		if total+int64(len(raw)) > req.MaxTxBytes {
+			break
+		}
+		if _, err := a.validate(raw); err != nil {
+			continue
+		}
+		txs = append(txs, raw)
+		total += int64(len(raw))
+	}
+	return &abci.ResponsePrepareProposal{Txs: txs}, nil
+}
+
+// ProcessProposal rejects a block that carries a transaction no correct
+// proposer would include: one that fails stateless validation. It also
+// verifies signatures of transactions this node has not seen, in parallel,
+// so FinalizeBlock need not.
+func (a *App) ProcessProposal(_ context.Context, req *abci.RequestProcessProposal) (*abci.ResponseProcessProposal, error) {
+	if err := a.prevalidate(req.Txs); err != nil {
+		a.log.Warn("rejecting proposal", "height", req.Height, "proposer", fmt.Sprintf("%X", req.ProposerAddress), "err", err)
+		return &abci.ResponseProcessProposal{Status: abci.ResponseProcessProposal_REJECT}, nil
+	}
+	return &abci.ResponseProcessProposal{Status: abci.ResponseProcessProposal_ACCEPT}, nil
+}
+
+// FinalizeBlock executes the block's transactions against the working tree.
+func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
+	start := time.Now()
+	b := block{height: req.Height, time: req.Time}
+	working := a.store.Working()
+	results := make([]*abci.ExecTxResult, len(req.Txs))
+	for i, raw := range req.Txs {
+		res := a.execute(working, raw, b, modeDeliver)
+		if res.code == tx.CodeInternal {
+			return nil, fmt.Errorf("height %d tx %d: %w", req.Height, i, res.err)
+		}
+		a.metrics.txTotal.WithLabelValues(res.typ.String(), res.code.String()).Inc()
+		results[i] = &abci.ExecTxResult{Code: uint32(res.code), Codespace: res.codespace(), Log: res.log(), Events: res.events}
+	}
+	a.pendingHeight = req.Height
+	a.metrics.finalizeSeconds.Observe(time.Since(start).Seconds())
+	a.metrics.blockTxs.Observe(float64(len(req.Txs)))
+	return &abci.ResponseFinalizeBlock{TxResults: results, AppHash: a.store.WorkingHash()}, nil
+}
+
+// Commit saves the working tree as the block's version.
+func (a *App) Commit(_ context.Context, _ *abci.RequestCommit) (*abci.ResponseCommit, error) {
+	_, version, err := a.store.Commit()
+	if err != nil {
+		return nil, err
+	}
+	if version != a.pendingHeight {
+		return nil, fmt.Errorf("state version %d after committing height %d: state and block store disagree", version, a.pendingHeight)
+	}
+	a.metrics.height.Set(float64(version))
+	a.mu.Lock()
+	a.resetCheckState()
+	a.mu.Unlock()
+	return &abci.ResponseCommit{}, nil
+}
+
+// Vote extensions and state sync are not used.
+
+func (a *App) ExtendVote(context.Context, *abci.RequestExtendVote) (*abci.ResponseExtendVote, error) {
+	return &abci.ResponseExtendVote{}, nil
+}
+
+func (a *App) VerifyVoteExtension(context.Context, *abci.RequestVerifyVoteExtension) (*abci.ResponseVerifyVoteExtension, error) {
+	return &abci.ResponseVerifyVoteExtension{Status: abci.ResponseVerifyVoteExtension_ACCEPT}, nil
+}
+
+func (a *App) ListSnapshots(context.Context, *abci.RequestListSnapshots) (*abci.ResponseListSnapshots, error) {
+	return &abci.ResponseListSnapshots{}, nil
+}
+
+func (a *App) OfferSnapshot(context.Context, *abci.RequestOfferSnapshot) (*abci.ResponseOfferSnapshot, error) {
+	return &abci.ResponseOfferSnapshot{Result: abci.ResponseOfferSnapshot_REJECT}, nil
+}
+
+func (a *App) LoadSnapshotChunk(context.Context, *abci.RequestLoadSnapshotChunk) (*abci.ResponseLoadSnapshotChunk, error) {
+	return &abci.ResponseLoadSnapshotChunk{}, nil
+}
+
+func (a *App) ApplySnapshotChunk(context.Context, *abci.RequestApplySnapshotChunk) (*abci.ResponseApplySnapshotChunk, error) {
+	return &abci.ResponseApplySnapshotChunk{Result: abci.ResponseApplySnapshotChunk_ABORT}, nil
+}

@@ -1,0 +1,210 @@
+// Package state is carechain's authenticated application state: an IAVL
+// tree (cosmos/iavl) over an embedded LevelDB, whose root hash is the app
+// hash and which proves any key's presence or absence with an ICS23 proof.
+//
+// Changes go to a working tree during a block and reach disk only in Commit,
+// which saves one tree version per block height. After a crash the store
+// reopens at its last saved version and CometBFT replays the blocks after it.
+// docs/state.md says why IAVL was chosen.
+package state
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	dbm "github.com/cosmos/cosmos-db"
+	"github.com/cosmos/iavl"
+	idb "github.com/cosmos/iavl/db"
+	ics23 "github.com/cosmos/ics23/go"
+
+	"github.com/carechain/carechain/internal/kv"
+)
+
+// cacheNodes bounds IAVL's in-memory node cache.
+const cacheNodes = 200_000
+
+// Store is the authenticated state. Working-tree methods are for the ABCI
+// adapter, which calls them from one goroutine; Snapshot and Prove are safe
+// for concurrent use by queries.
+type Store struct {
+	mu   sync.RWMutex // guards tree against Commit while queries read
+	db   dbm.DB
+	tree *iavl.MutableTree
+}
+
+// Open opens (or creates) the state database in dir and loads the latest
+// saved version.
+func Open(dir string) (*Store, error) {
+	db, err := dbm.NewGoLevelDB("state", dir, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open state database: %w", err)
+	}
+	return load(db)
+}
+
+// OpenMemory returns a store held in memory, for unit tests only.
+func OpenMemory() *Store {
+	s, err := load(dbm.NewMemDB())
+	if err != nil {
+		panic(err) // an empty in-memory database cannot fail to load
+	}
+	return s
+}
+
+func load(db dbm.DB) (*Store, error) {
+	tree := iavl.NewMutableTree(idb.NewWrapper(db), cacheNodes, true, iavl.NewNopLogger(), iavl.SyncOption(true))
+	if _, err := tree.Load(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("load state tree: %w", err)
+	}
+	return &Store{db: db, tree: tree}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Working returns the working tree as a kv.Store: reads see the block's
+// uncommitted writes.
+func (s *Store) Working() kv.Store { return working{s.tree} }
+
+// WorkingHash is the root hash the working tree will have once committed.
+func (s *Store) WorkingHash() []byte { return s.tree.WorkingHash() }
+
+// Rollback discards uncommitted changes.
+func (s *Store) Rollback() { s.tree.Rollback() }
+
+// Commit saves the working tree as the next version.
+func (s *Store) Commit() (hash []byte, version int64, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hash, version, err = s.tree.SaveVersion()
+	if err != nil {
+		return nil, 0, fmt.Errorf("save state version: %w", err)
+	}
+	return hash, version, nil
+}
+
+// LastCommit returns the last saved version and its root hash; version 0 is
+// the empty tree before the first block.
+func (s *Store) LastCommit() (version int64, hash []byte) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.tree.Version(), s.tree.Hash()
+}
+
+// ErrVersionUnavailable is returned for a version that was never saved or
+// was pruned.
+var ErrVersionUnavailable = errors.New("state version not available")
+
+// Snapshot returns a read-only view of a saved version; version 0 means the
+// latest.
+func (s *Store) Snapshot(version int64) (kv.Reader, int64, error) {
+	t, err := s.immutable(version)
+	if err != nil {
+		return nil, 0, err
+	}
+	return snapshot{t}, t.Version(), nil
+}
+
+func (s *Store) immutable(version int64) (*iavl.ImmutableTree, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if version == 0 {
+		version = s.tree.Version()
+	}
+	if version == 0 {
+		return iavl.NewImmutableTree(idb.NewMemDB(), 0, true, iavl.NewNopLogger()), nil
+	}
+	if !s.tree.VersionExists(version) {
+		return nil, fmt.Errorf("%w: %d", ErrVersionUnavailable, version)
+	}
+	t, err := s.tree.GetImmutable(version)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %d: %v", ErrVersionUnavailable, version, err)
+	}
+	return t, nil
+}
+
+// Proof is a key's value at a version, with an ICS23 proof of its presence
+// (or absence, when Value is nil) under Root.
+type Proof struct {
+	Version int64
+	Root    []byte
+	Value   []byte
+	Proof   *ics23.CommitmentProof
+}
+
+// Prove returns key's value at version (0: latest) and its proof.
+func (s *Store) Prove(key []byte, version int64) (*Proof, error) {
+	t, err := s.immutable(version)
+	if err != nil {
+		return nil, err
+	}
+	value, err := t.Get(key)
+	if err != nil {
+		return nil, fmt.Errorf("read %q: %w", key, err)
+	}
+	var p *ics23.CommitmentProof
+	if value != nil {
+		p, err = t.GetMembershipProof(key)
+	} else {
+		p, err = t.GetNonMembershipProof(key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("prove %q: %w", key, err)
+	}
+	return &Proof{Version: t.Version(), Root: t.Hash(), Value: value, Proof: p}, nil
+}
+
+// Verify checks a proof of key against root: presence with value, or
+// absence when value is nil. Clients use it; it needs no store.
+func Verify(root, key, value []byte, p *ics23.CommitmentProof) bool {
+	if p == nil {
+		return false
+	}
+	if value == nil {
+		return ics23.VerifyNonMembership(ics23.IavlSpec, root, p, key)
+	}
+	return ics23.VerifyMembership(ics23.IavlSpec, root, p, key, value)
+}
+
+type working struct{ t *iavl.MutableTree }
+
+func (w working) Get(k []byte) ([]byte, error) { return w.t.Get(k) }
+func (w working) Set(k, v []byte) error {
+	if v == nil {
+		v = []byte{} // IAVL rejects nil values; an empty value is a valid marker
+	}
+	_, err := w.t.Set(k, v)
+	return err
+}
+func (w working) Delete(k []byte) error { _, _, err := w.t.Remove(k); return err }
+func (w working) Iterate(start, end []byte, reverse bool, fn func(k, v []byte) bool) error {
+	it, err := w.t.Iterator(start, end, !reverse)
+	if err != nil {
+		return err
+	}
+	return drain(it, fn)
+}
+
+type snapshot struct{ t *iavl.ImmutableTree }
+
+func (s snapshot) Get(k []byte) ([]byte, error) { return s.t.Get(k) }
+func (s snapshot) Iterate(start, end []byte, reverse bool, fn func(k, v []byte) bool) error {
+	it, err := s.t.Iterator(start, end, !reverse)
+	if err != nil {
+		return err
+	}
+	return drain(it, fn)
+}
+
+func drain(it idb.Iterator, fn func(k, v []byte) bool) error {
+	defer it.Close()
+	for ; it.Valid(); it.Next() {
+		if !fn(it.Key(), it.Value()) {
+			break
+		}
+	}
+	return it.Error()
+}
