@@ -1,0 +1,28 @@
+package client
+
+import (
+	"context"
+
+	"github.com/carechain/carechain/internal/keyfile"
+	"github.com/carechain/carechain/internal/tx"
+)
+
+// Send signs m as key's actor with its next nonce and submits it, waiting
+// for the commit.
+func (c *Client) Send(ctx context.Context, key *keyfile.Key, m tx.Msg) (*TxResult, error) {
+	return c.SendAs(ctx, key.ID, key, m)
+}
+
+// SendAs signs m as signer, whose current signing key is key. The
+// registration of a new patient is signed this way by the new key itself.
+func (c *Client) SendAs(ctx context.Context, signer string, key *keyfile.Key, m tx.Msg) (*TxResult, error) {
+	chainID, err := c.ChainID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := c.Nonce(ctx, signer)
+	if err != nil {
+		return nil, err
+	}
+	return c.Submit(ctx, tx.Build(chainID, signer, n.Next, m, key.Sign), WaitCommit)
+}

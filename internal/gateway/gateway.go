@@ -1,0 +1,145 @@
+// Package gateway is a node's HTTP face: /healthz, Prometheus /metrics, and
+// the native JSON API under /v1 for submitting transactions and reading
+// state with proofs. It listens where the node tells it (loopback by
+// default) and holds no state of its own beyond waiters for commits.
+package gateway
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	cmtnode "github.com/cometbft/cometbft/node"
+	"github.com/cometbft/cometbft/rpc/client/local"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/carechain/carechain/client"
+	"github.com/carechain/carechain/internal/tx"
+)
+
+// commitTimeout bounds how long a submission waits for its block.
+const commitTimeout = 30 * time.Second
+
+// Gateway serves one node's HTTP API.
+type Gateway struct {
+	node    *cmtnode.Node
+	state   State // nil on a node without carechain state (the benchmark baseline)
+	rpc     *local.Local
+	log     *slog.Logger
+	waiters *commitWaiter
+	cancel  context.CancelFunc
+}
+
+// New returns a gateway over a started node and its committed state.
+func New(n *cmtnode.Node, st State, log *slog.Logger) (*Gateway, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := newCommitWaiter(ctx, n.EventBus(), log)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return &Gateway{node: n, state: st, rpc: local.New(n), log: log, waiters: w, cancel: cancel}, nil
+}
+
+// Close stops the gateway's background work.
+func (g *Gateway) Close() { g.cancel() }
+
+// Handler returns the HTTP handler.
+func (g *Gateway) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", g.health)
+	mux.Handle("GET /metrics", promhttp.Handler())
+	mux.HandleFunc("GET /v1/status", g.status)
+	mux.HandleFunc("POST /v1/txs", g.submit)
+	mux.HandleFunc("GET /v1/txs/{hash}", g.lookupTx)
+	mux.HandleFunc("GET /v1/actors/{id}", g.actor)
+	mux.HandleFunc("GET /v1/actors/{id}/nonce", g.nonce)
+	mux.HandleFunc("GET /v1/state/{key}", g.stateValue)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, tx.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	return mux
+}
+
+func (g *Gateway) health(w http.ResponseWriter, r *http.Request) {
+	st, err := g.rpc.Status(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, tx.CodeInternal, err.Error())
+		return
+	}
+	h := client.Health{Status: "ok", ChainID: st.NodeInfo.Network, Height: st.SyncInfo.LatestBlockHeight,
+		AppHash: hex.EncodeToString(st.SyncInfo.LatestAppHash), CatchingUp: st.SyncInfo.CatchingUp}
+	if h.CatchingUp {
+		h.Status = "catching_up"
+	}
+	writeJSON(w, http.StatusOK, h)
+}
+
+func (g *Gateway) status(w http.ResponseWriter, r *http.Request) {
+	st, err := g.rpc.Status(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, tx.CodeInternal, err.Error())
+		return
+	}
+	out := client.Status{ChainID: st.NodeInfo.Network, NodeID: string(st.NodeInfo.DefaultNodeID), Moniker: st.NodeInfo.Moniker,
+		Height: st.SyncInfo.LatestBlockHeight, AppHash: hex.EncodeToString(st.SyncInfo.LatestAppHash),
+		LatestBlockTime: st.SyncInfo.LatestBlockTime, CatchingUp: st.SyncInfo.CatchingUp}
+	vals, err := g.validators(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, tx.CodeInternal, err.Error())
+		return
+	}
+	out.Validators = vals
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (g *Gateway) validators(ctx context.Context) ([]client.Validator, error) {
+	perPage := 100
+	res, err := g.rpc.Validators(ctx, nil, nil, &perPage)
+	if err != nil {
+		return nil, err
+	}
+	hpkeKeys, err := g.validatorKeys()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]client.Validator, 0, len(res.Validators))
+	for _, v := range res.Validators {
+		cv := client.Validator{Address: v.Address.String(), Power: v.VotingPower}
+		if k, ok := hpkeKeys[cv.Address]; ok {
+			cv.Name, cv.HPKEKey = k.Name, k.HPKEKey
+		}
+		out = append(out, cv)
+	}
+	return out, nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code tx.Code, msg string) {
+	writeJSON(w, status, client.ErrorBody{Error: client.ErrorDetail{Code: uint32(code), Name: code.String(), Message: msg}})
+}
+
+// queryHeight parses ?height=, 0 meaning latest.
+func queryHeight(r *http.Request) (int64, error) {
+	s := r.URL.Query().Get("height")
+	if s == "" {
+		return 0, nil
+	}
+	h, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || h < 0 {
+		return 0, errors.New("height must be a non-negative integer")
+	}
+	return h, nil
+}

@@ -1,0 +1,183 @@
+package gateway
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+	cmttypes "github.com/cometbft/cometbft/types"
+
+	"github.com/carechain/carechain/client"
+	"github.com/carechain/carechain/internal/tx"
+)
+
+// submit accepts a signed transaction. With ?wait=sync it returns once the
+// mempool admitted it; by default it waits until a block commits it.
+func (g *Gateway) submit(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 2*tx.MaxTxBytes+1024))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, tx.CodeMalformed, "read body: "+err.Error())
+		return
+	}
+	var req client.TxRequest
+	if err := json.Unmarshal(body, &req); err != nil || len(req.Tx) == 0 {
+		writeError(w, http.StatusBadRequest, tx.CodeMalformed, `body must be JSON {"tx": "<base64 transaction>"}`)
+		return
+	}
+	wait := r.URL.Query().Get("wait")
+	if wait != "" && wait != "sync" && wait != "commit" {
+		writeError(w, http.StatusBadRequest, tx.CodeInvalid, "wait must be sync or commit")
+		return
+	}
+	hash := tx.Hash(req.Tx)
+	var ch <-chan abci.TxResult
+	if wait != "sync" {
+		var cancel func()
+		ch, cancel = g.waiters.wait(hash)
+		defer cancel()
+	}
+	res, err := g.rpc.BroadcastTxSync(r.Context(), req.Tx)
+	if err != nil {
+		status := http.StatusServiceUnavailable
+		if strings.Contains(err.Error(), "tx already exists in cache") {
+			status = http.StatusConflict
+		}
+		writeError(w, status, tx.CodeInternal, "submit: "+err.Error())
+		return
+	}
+	out := client.TxResult{Hash: hex.EncodeToString(hash[:]), Code: res.Code, CodeName: tx.Code(res.Code).String(), Log: res.Log}
+	if res.Code != 0 || wait == "sync" {
+		writeTxResult(w, out)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), commitTimeout)
+	defer cancel()
+	select {
+	case committed := <-ch:
+		out.Height = committed.Height
+		out.Code, out.CodeName, out.Log = committed.Result.Code, tx.Code(committed.Result.Code).String(), committed.Result.Log
+		out.Events = events(committed.Result.Events)
+		writeTxResult(w, out)
+	case <-ctx.Done():
+		writeError(w, http.StatusGatewayTimeout, tx.CodeInternal,
+			"transaction "+out.Hash+" was admitted but not committed in time; look it up with GET /v1/txs/"+out.Hash)
+	}
+}
+
+func writeTxResult(w http.ResponseWriter, res client.TxResult) {
+	status := http.StatusOK
+	if res.Code != 0 {
+		status = http.StatusUnprocessableEntity
+	}
+	writeJSON(w, status, res)
+}
+
+func (g *Gateway) lookupTx(w http.ResponseWriter, r *http.Request) {
+	hash, err := hex.DecodeString(r.PathValue("hash"))
+	if err != nil || len(hash) != 32 {
+		writeError(w, http.StatusBadRequest, tx.CodeInvalid, "hash must be 64 hex characters")
+		return
+	}
+	res, err := g.rpc.Tx(r.Context(), hash, false)
+	if err != nil {
+		writeError(w, http.StatusNotFound, tx.CodeNotFound, "transaction not found in a committed block")
+		return
+	}
+	writeTxResult(w, client.TxResult{Hash: hex.EncodeToString(hash), Height: res.Height, Code: res.TxResult.Code,
+		CodeName: tx.Code(res.TxResult.Code).String(), Log: res.TxResult.Log, Events: events(res.TxResult.Events)})
+}
+
+func events(in []abci.Event) []client.Event {
+	out := make([]client.Event, 0, len(in))
+	for _, e := range in {
+		attrs := make(map[string]string, len(e.Attributes))
+		for _, a := range e.Attributes {
+			attrs[a.Key] = a.Value
+		}
+		out = append(out, client.Event{Type: e.Type, Attributes: attrs})
+	}
+	return out
+}
+
+// commitWaiter delivers committed transaction results to the requests
+// waiting for them, from one subscription to the node's event bus (rather
+// than one per request, which CometBFT caps).
+type commitWaiter struct {
+	mu      sync.Mutex
+	waiting map[[32]byte][]chan abci.TxResult
+}
+
+const subscriber = "carechain-gateway"
+
+func newCommitWaiter(ctx context.Context, bus *cmttypes.EventBus, log *slog.Logger) (*commitWaiter, error) {
+	c := &commitWaiter{waiting: make(map[[32]byte][]chan abci.TxResult)}
+	sub, err := bus.Subscribe(ctx, subscriber, cmttypes.EventQueryTx, 100_000)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case msg := <-sub.Out():
+				if data, ok := msg.Data().(cmttypes.EventDataTx); ok {
+					c.deliver(data.TxResult)
+				}
+			case <-sub.Canceled():
+				if ctx.Err() != nil {
+					return
+				}
+				// Too slow to keep up: resubscribe. Waiters for results
+				// missed meanwhile time out and can look the hash up.
+				log.Warn("commit subscription dropped; resubscribing", "err", sub.Err())
+				_ = bus.Unsubscribe(context.Background(), subscriber, cmttypes.EventQueryTx)
+				if sub, err = bus.Subscribe(ctx, subscriber, cmttypes.EventQueryTx, 100_000); err != nil {
+					log.Error("commit subscription lost", "err", err)
+					return
+				}
+			}
+		}
+	}()
+	return c, nil
+}
+
+func (c *commitWaiter) wait(hash [32]byte) (<-chan abci.TxResult, func()) {
+	ch := make(chan abci.TxResult, 1)
+	c.mu.Lock()
+	c.waiting[hash] = append(c.waiting[hash], ch)
+	c.mu.Unlock()
+	return ch, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		list := c.waiting[hash]
+		for i, x := range list {
+			if x == ch {
+				list = append(list[:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(list) == 0 {
+			delete(c.waiting, hash)
+		} else {
+			c.waiting[hash] = list
+		}
+	}
+}
+
+func (c *commitWaiter) deliver(res abci.TxResult) {
+	hash := tx.Hash(res.Tx)
+	c.mu.Lock()
+	list := c.waiting[hash]
+	delete(c.waiting, hash)
+	c.mu.Unlock()
+	for _, ch := range list {
+		ch <- res
+	}
+}
