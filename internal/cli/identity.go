@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/keyfile"
 	"github.com/carechain/carechain/internal/tx"
 )
@@ -43,7 +42,7 @@ func runIdentityRegister(e *env, args []string) error {
 	keyPath := fs.String("key", "", "key file of the identity to register")
 	kindName := fs.String("kind", "", "patient, delegate, organization, auditor, practitioner or application")
 	name := fs.String("name", "", "display name (not for patients: no direct identifiers go on the ledger)")
-	org := fs.String("org", "", "organization id, for a practitioner or application")
+	org := fs.String("org", "", "organization id, for a practitioner or application (default: the id of the --by key)")
 	by := fs.String("by", "", "key of whoever admits it: the admin key for an organization or auditor, the organization's key for its practitioners and applications; none for patients and delegates")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parse(fs, args, 0, 0); err != nil {
@@ -57,10 +56,7 @@ func runIdentityRegister(e *env, args []string) error {
 	if !ok || kind == tx.KindAdmin {
 		return withHint(usageError("--kind %q is not a kind that can be registered", *kindName), "use patient, delegate, organization, auditor, practitioner or application")
 	}
-	if (kind == tx.KindPractitioner || kind == tx.KindApplication) && *org == "" {
-		return usageError("a %s needs --org, the id of its organization", kind)
-	}
-	selfRegistered := kind == tx.KindPatient || kind == tx.KindDelegate
+	selfRegistered := tx.SelfRegistered(kind)
 	if selfRegistered && *by != "" {
 		return usageError("a %s registers itself; drop --by", kind)
 	}
@@ -71,6 +67,15 @@ func runIdentityRegister(e *env, args []string) error {
 		}
 		return withHint(usageError("a %s is admitted by its sponsor: pass --by", kind), "--by "+who)
 	}
+	signer := k
+	if !selfRegistered {
+		if signer, err = loadKey("by", *by); err != nil {
+			return err
+		}
+		if (kind == tx.KindPractitioner || kind == tx.KindApplication) && *org == "" {
+			*org = signer.ID // an organization admits its own members
+		}
+	}
 	c, err := connect()
 	if err != nil {
 		return err
@@ -79,17 +84,7 @@ func runIdentityRegister(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	msg := tx.NewRegistration(chainID, kind, *name, *org, k.Sign, k.HPKEPublic())
-	var res *client.TxResult
-	if selfRegistered {
-		res, err = c.Send(e.ctx, k, msg)
-	} else {
-		sponsor, lerr := loadKey("by", *by)
-		if lerr != nil {
-			return lerr
-		}
-		res, err = c.Send(e.ctx, sponsor, msg)
-	}
+	res, err := c.Send(e.ctx, signer, tx.NewRegistration(chainID, kind, *name, *org, k.Sign, k.HPKEPublic()))
 	if err != nil {
 		return err
 	}

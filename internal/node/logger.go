@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 
 	cmtlog "github.com/cometbft/cometbft/libs/log"
 )
@@ -37,7 +38,7 @@ func orDefault(s, d string) string {
 
 // cometLogger routes CometBFT's logs into slog, at its own level (CometBFT
 // logs every vote at info, too much for an operator by default).
-func cometLogger(l *slog.Logger, level string) cmtlog.Logger {
+func cometLogger(l *slog.Logger, level string, stopping *atomic.Bool) cmtlog.Logger {
 	min := slog.LevelError
 	switch strings.ToLower(level) {
 	case "debug":
@@ -45,12 +46,13 @@ func cometLogger(l *slog.Logger, level string) cmtlog.Logger {
 	case "info":
 		min = slog.LevelInfo
 	}
-	return cometAdapter{l: l.With("module", "consensus"), min: min}
+	return cometAdapter{l: l.With("module", "consensus"), min: min, stopping: stopping}
 }
 
 type cometAdapter struct {
-	l   *slog.Logger
-	min slog.Level
+	l        *slog.Logger
+	min      slog.Level
+	stopping *atomic.Bool // set while the node shuts down
 }
 
 func (c cometAdapter) Debug(msg string, kv ...any) { c.log(slog.LevelDebug, msg, kv) }
@@ -58,6 +60,11 @@ func (c cometAdapter) Info(msg string, kv ...any)  { c.log(slog.LevelInfo, msg, 
 func (c cometAdapter) Error(msg string, kv ...any) { c.log(slog.LevelError, msg, kv) }
 
 func (c cometAdapter) log(level slog.Level, msg string, kv []any) {
+	if level == slog.LevelError && c.stopping.Load() {
+		// CometBFT reports its own listeners and peers closing as errors
+		// during an orderly stop; they are not.
+		level = slog.LevelDebug
+	}
 	if level < c.min {
 		return
 	}
@@ -65,5 +72,5 @@ func (c cometAdapter) log(level slog.Level, msg string, kv []any) {
 }
 
 func (c cometAdapter) With(kv ...any) cmtlog.Logger {
-	return cometAdapter{l: c.l.With(kv...), min: c.min}
+	return cometAdapter{l: c.l.With(kv...), min: c.min, stopping: c.stopping}
 }

@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	cmtcfg "github.com/cometbft/cometbft/config"
@@ -47,16 +48,16 @@ type Options struct {
 
 // Node is a running validator.
 type Node struct {
-	Config  Config
-	Comet   *cmtnode.Node
-	APIURL  string
-	store   *state.Store
-	closeFn func() error
-	api     *http.Server
-	apiLn   net.Listener
-	gw      *gateway.Gateway
-	log     *slog.Logger
-	done    chan struct{}
+	Config   Config
+	Comet    *cmtnode.Node
+	APIURL   string
+	store    *state.Store
+	closeFn  func() error
+	api      *http.Server
+	apiLn    net.Listener
+	gw       *gateway.Gateway
+	log      *slog.Logger
+	stopping atomic.Bool
 }
 
 // Start runs the node in home until Stop is called.
@@ -76,7 +77,7 @@ func Start(home string, opt Options) (*Node, error) {
 	if opt.NoMetrics {
 		ccfg.Instrumentation.Prometheus = false
 	}
-	n := &Node{Config: cfg, log: logger, done: make(chan struct{})}
+	n := &Node{Config: cfg, log: logger}
 	var creator proxy.ClientCreator
 	if opt.App != nil {
 		creator, n.closeFn, err = opt.App(home)
@@ -118,7 +119,7 @@ func (n *Node) startComet(ccfg *cmtcfg.Config, creator proxy.ClientCreator, lc L
 	pv := privval.LoadFilePV(ccfg.PrivValidatorKeyFile(), ccfg.PrivValidatorStateFile())
 	cn, err := cmtnode.NewNode(ccfg, pv, nodeKey, creator,
 		cmtnode.DefaultGenesisDocProviderFunc(ccfg), cmtcfg.DefaultDBProvider,
-		cmtnode.DefaultMetricsProvider(ccfg.Instrumentation), cometLogger(n.log, lc.Consensus))
+		cmtnode.DefaultMetricsProvider(ccfg.Instrumentation), cometLogger(n.log, lc.Consensus, &n.stopping))
 	if err != nil {
 		return fmt.Errorf("create consensus node: %w", err)
 	}
@@ -156,6 +157,7 @@ func (n *Node) startGateway(cfg Config) error {
 
 // Stop shuts the node down: gateway first, then consensus, then the store.
 func (n *Node) Stop() error {
+	n.stopping.Store(true)
 	var errs []error
 	if n.api != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
