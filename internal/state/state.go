@@ -17,6 +17,8 @@ import (
 	"github.com/cosmos/iavl"
 	idb "github.com/cosmos/iavl/db"
 	ics23 "github.com/cosmos/ics23/go"
+	"github.com/syndtr/goleveldb/leveldb/filter"
+	"github.com/syndtr/goleveldb/leveldb/opt"
 
 	"github.com/carechain/carechain/internal/kv"
 )
@@ -36,7 +38,15 @@ type Store struct {
 // Open opens (or creates) the state database in dir and loads the latest
 // saved version.
 func Open(dir string) (*Store, error) {
-	db, err := dbm.NewGoLevelDB("state", dir, nil)
+	db, err := dbm.NewGoLevelDBWithOpts("state", dir, &opt.Options{
+		// Most reads that miss are existence checks (is this id taken?):
+		// a bloom filter answers them without touching every level.
+		Filter: filter.NewBloomFilter(10),
+		// IAVL writes several nodes per key; a larger memtable means fewer,
+		// larger compactions.
+		WriteBuffer:        32 << 20,
+		BlockCacheCapacity: 64 << 20,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open state database: %w", err)
 	}
@@ -53,7 +63,10 @@ func OpenMemory() *Store {
 }
 
 func load(db dbm.DB) (*Store, error) {
-	tree := iavl.NewMutableTree(idb.NewWrapper(db), cacheNodes, true, iavl.NewNopLogger(), iavl.SyncOption(true))
+	// Fast storage (skipFastStorageUpgrade=false) keeps a flat index of the
+	// latest values beside the tree, so reads of the latest version — every
+	// CheckTx and recheck — take one lookup instead of a walk down the tree.
+	tree := iavl.NewMutableTree(idb.NewWrapper(db), cacheNodes, false, iavl.NewNopLogger(), iavl.SyncOption(true))
 	if _, err := tree.Load(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("load state tree: %w", err)
@@ -114,7 +127,7 @@ func (s *Store) immutable(version int64) (*iavl.ImmutableTree, error) {
 		version = s.tree.Version()
 	}
 	if version == 0 {
-		return iavl.NewImmutableTree(idb.NewMemDB(), 0, true, iavl.NewNopLogger()), nil
+		return iavl.NewImmutableTree(idb.NewMemDB(), 0, false, iavl.NewNopLogger()), nil
 	}
 	if !s.tree.VersionExists(version) {
 		return nil, fmt.Errorf("%w: %d", ErrVersionUnavailable, version)
