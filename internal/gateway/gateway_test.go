@@ -194,4 +194,3 @@ func TestSubmitWaitsForCommitAndProvesState(t *testing.T) {
 		t.Fatalf("nonce = %+v, %v", n, err)
 	}
 }
-
