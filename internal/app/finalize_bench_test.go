@@ -23,7 +23,12 @@ func BenchmarkBlockOfRegistrations(b *testing.B) {
 	const chainID = "bench"
 	admin, _ := keyfile.Generate()
 	gen, _ := json.Marshal(GenesisState{Identity: identity.Genesis{Admin: identity.GenesisKeys{SignKey: admin.SignPublic(), HPKEKey: admin.HPKEPublic()}}})
-	a := New(chainID, state.OpenMemory(), nil, nil)
+	st, err := state.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	a := New(chainID, st, nil, nil)
 	ctx := context.Background()
 	if _, err := a.InitChain(ctx, &abci.RequestInitChain{ChainId: chainID, AppStateBytes: gen, InitialHeight: 1}); err != nil {
 		b.Fatal(err)
