@@ -1,6 +1,9 @@
 package client
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Health is the body of GET /healthz.
 type Health struct {
@@ -100,4 +103,100 @@ type ErrorDetail struct {
 	Code    uint32 `json:"code"`
 	Name    string `json:"name"`
 	Message string `json:"message"`
+}
+
+// ConsentRecord is a consent as the ledger keeps it, with its history.
+type ConsentRecord struct {
+	ID        string `json:"id"`
+	Patient   string `json:"patient"`
+	Grantor   string `json:"grantor"` // who signed its current version: the patient or a delegate
+	Status    string `json:"status"`  // FHIR ConsentState: active, or inactive once revoked
+	GrantedAt int64  `json:"granted_at"`
+	UpdatedAt int64  `json:"updated_at,omitempty"`
+	RevokedAt int64  `json:"revoked_at,omitempty"`
+	RevokedBy string `json:"revoked_by,omitempty"`
+	// Summary is the consent on one line, for people.
+	Summary string `json:"summary"`
+	// FHIR is the consent as a FHIR R4 Consent resource.
+	FHIR json.RawMessage `json:"fhir"`
+	// Encoded is the consent's canonical encoding (base64 in JSON), the
+	// bytes the ledger validated and proves.
+	Encoded []byte `json:"encoded"`
+}
+
+// ConsentResponse is the body of GET /v1/consents/{id}.
+type ConsentResponse struct {
+	Consent ConsentRecord `json:"consent"`
+	Proof   *StateProof   `json:"proof,omitempty"`
+}
+
+// ConsentList is the body of GET /v1/patients/{id}/consents: everything
+// about a patient's consents at one height.
+type ConsentList struct {
+	Patient  string `json:"patient"`
+	Height   int64  `json:"height"`
+	Revision string `json:"revision"` // hex; changes with every change to the patient's consents
+	// OptedOut is the patient's break-the-glass opt-out.
+	OptedOut    bool            `json:"break_glass_opt_out"`
+	Consents    []ConsentRecord `json:"consents"`
+	Delegations []Delegation    `json:"delegations"`
+}
+
+// Delegation lets a delegate act on a patient's consents.
+type Delegation struct {
+	Patient    string     `json:"patient"`
+	Delegate   string     `json:"delegate"`
+	Operations []string   `json:"operations"`
+	Purposes   []string   `json:"purposes,omitempty"` // empty: any
+	Types      []string   `json:"types,omitempty"`    // FHIR resource types; empty: any
+	Start      *time.Time `json:"start,omitempty"`
+	End        *time.Time `json:"end,omitempty"`
+}
+
+// DecideQuery is a hypothetical access for GET /v1/consents/decide.
+type DecideQuery struct {
+	Patient    string
+	Requester  string
+	Purpose    string
+	Type       string   // FHIR resource type of the record
+	Action     string   // default access
+	Labels     []string // the record's security labels
+	Roles      []string // roles besides those the requester's identity implies
+	Record     string   // a record id, for consents naming records
+	AuthorOrg  string   // the organization that wrote the record
+	BreakGlass bool
+}
+
+// Decision is what the ledger would decide for a DecideQuery at the latest
+// block, and why.
+type Decision struct {
+	Allowed       bool       `json:"allowed"`
+	Reason        string     `json:"reason"`
+	ConsentID     string     `json:"consent_id,omitempty"`
+	Provision     string     `json:"provision,omitempty"`
+	Detail        string     `json:"detail,omitempty"`
+	BreakGlass    bool       `json:"break_glass,omitempty"`
+	Expires       *time.Time `json:"expires,omitempty"`
+	NotifyPatient bool       `json:"notify_patient,omitempty"`
+	// Text is the decision on one line, as the audit log writes it.
+	Text      string          `json:"text"`
+	Height    int64           `json:"height"`
+	BlockTime time.Time       `json:"block_time"`
+	Request   DecisionRequest `json:"request"`
+}
+
+// DecisionRequest is the request as the ledger judged it, with the
+// requester's organization and roles filled in from their identity.
+type DecisionRequest struct {
+	Patient      string   `json:"patient"`
+	Requester    string   `json:"requester"`
+	RequesterOrg string   `json:"requester_org,omitempty"`
+	Roles        []string `json:"roles,omitempty"`
+	Action       string   `json:"action"`
+	Purpose      string   `json:"purpose"`
+	Type         string   `json:"type"`
+	Labels       []string `json:"labels,omitempty"`
+	Record       string   `json:"record,omitempty"`
+	AuthorOrg    string   `json:"author_org,omitempty"`
+	BreakGlass   bool     `json:"break_glass,omitempty"`
 }

@@ -30,7 +30,10 @@ import (
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
+	"github.com/carechain/carechain/internal/consent"
+	"github.com/carechain/carechain/internal/consent/ledgerstate"
 	"github.com/carechain/carechain/internal/identity"
+	"github.com/carechain/carechain/internal/kv"
 	"github.com/carechain/carechain/internal/state"
 	"github.com/carechain/carechain/internal/tx"
 )
@@ -50,12 +53,19 @@ type App struct {
 	log     *slog.Logger
 	metrics *Metrics
 	checked *checkCache
+	// consents caches patients' consent indexes for decisions; see Decide.
+	consents *ledgerstate.IndexCache
 
-	mu         sync.Mutex // guards checkState
+	mu         sync.Mutex // guards checkState and checkTime
 	checkState *state.Overlay
+	// checkTime is the time of the last committed block, at which CheckTx
+	// judges what depends on time (a delegation's period). It is zero after
+	// a restart until the next block commits: the block judges for good.
+	checkTime time.Time
 
 	// set by FinalizeBlock, used by Commit
 	pendingHeight int64
+	pendingTime   time.Time
 }
 
 var _ abci.Application = (*App)(nil)
@@ -68,7 +78,8 @@ func New(chainID string, store *state.Store, log *slog.Logger, metrics *Metrics)
 	if metrics == nil {
 		metrics = NewMetrics(nil)
 	}
-	a := &App{chainID: chainID, store: store, log: log, metrics: metrics, checked: newCheckCache(checkCacheSize)}
+	a := &App{chainID: chainID, store: store, log: log, metrics: metrics, checked: newCheckCache(checkCacheSize),
+		consents: ledgerstate.NewIndexCache(ledgerstate.DefaultCacheSize)}
 	a.resetCheckState()
 	return a
 }
@@ -125,7 +136,7 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	if req.Type == abci.CheckTxType_Recheck {
 		mode = modeRecheck
 	}
-	res := a.execute(a.checkState, req.Tx, block{height: a.checkHeight()}, mode)
+	res := a.execute(a.checkState, req.Tx, block{height: a.checkHeight(), time: a.checkTime}, mode)
 	a.metrics.checkTotal.WithLabelValues(res.code.String()).Inc()
 	if res.code == tx.CodeInternal {
 		return nil, res.err
@@ -195,7 +206,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 		a.metrics.txTotal.WithLabelValues(res.typ.String(), res.code.String()).Inc()
 		results[i] = &abci.ExecTxResult{Code: uint32(res.code), Codespace: res.codespace(), Log: res.log(), Events: res.events}
 	}
-	a.pendingHeight = req.Height
+	a.pendingHeight, a.pendingTime = req.Height, req.Time
 	a.metrics.finalizeSeconds.Observe(time.Since(start).Seconds())
 	a.metrics.blockTxs.Observe(float64(len(req.Txs)))
 	return &abci.ResponseFinalizeBlock{TxResults: results, AppHash: a.store.WorkingHash()}, nil
@@ -212,9 +223,19 @@ func (a *App) Commit(_ context.Context, _ *abci.RequestCommit) (*abci.ResponseCo
 	}
 	a.metrics.height.Set(float64(version))
 	a.mu.Lock()
+	a.checkTime = a.pendingTime
 	a.resetCheckState()
 	a.mu.Unlock()
 	return &abci.ResponseCommit{}, nil
+}
+
+// Decide decides an access request against the patient's consents in st,
+// in the block circ.Block, with the patient's break-the-glass opt-out as st
+// holds it. Indexes come from the app's cache, keyed by the patient's
+// consent revision, so a decision is the same as one from an index built
+// afresh from st. The error is a storage failure only.
+func (a *App) Decide(st kv.Reader, req consent.Request, circ consent.Circumstances) (consent.Decision, error) {
+	return a.consents.Decide(st, req, circ)
 }
 
 // Vote extensions and state sync are not used.

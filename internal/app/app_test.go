@@ -65,7 +65,7 @@ func TestRejectedBeforeAuthentication(t *testing.T) {
 		{"unknown signer", c.signAt(stranger, 1, revokeDoc), tx.CodeUnknownSigner},
 		{"oversize", c.signAt(org, next(org), &tx.RevokeActor{Actor: doc.ID, Reason: strings.Repeat("x", tx.MaxTxBytes)}), tx.CodeTooLarge},
 		{"unknown message type", withBody(9, []byte{1, 2, 3}), tx.CodeUnknownType},
-		{"message type with no module yet", withBody(10, nil), tx.CodeUnknownType},
+		{"message type with no module yet", withBody(30, nil), tx.CodeUnknownType},
 		{"patient with a name", c.signAt(stranger, 1, reg(tx.KindPatient, "Jane Doe", "", stranger)), tx.CodeInvalid},
 		{"practitioner without organization", c.signAt(org, next(org), reg(tx.KindPractitioner, "Dr. X", "", stranger)), tx.CodeInvalid},
 		{"forged proof of possession", c.signAt(c.admin, next(c.admin), forged), tx.CodeBadSignature},

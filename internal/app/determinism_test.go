@@ -13,6 +13,7 @@ import (
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
+	"github.com/carechain/carechain/internal/consent"
 	"github.com/carechain/carechain/internal/identity"
 	"github.com/carechain/carechain/internal/keyfile"
 	"github.com/carechain/carechain/internal/state"
@@ -29,24 +30,29 @@ const goldenPath = "testdata/golden_apphash.json"
 // scriptKeys are the actors of the scripted chain.
 type scriptKeys struct {
 	admin, org, org2, doc, doc2, app, pat, pat2 *keyfile.Key
+	pat3, del                                   *keyfile.Key // a patient and a delegate for the consent blocks
 }
 
 func randomScriptKeys(t testing.TB) scriptKeys {
-	k := scriptKeys{admin: newKey(t), org: newKey(t), org2: newKey(t), doc: newKey(t), app: newKey(t), pat: newKey(t)}
+	k := scriptKeys{admin: newKey(t), org: newKey(t), org2: newKey(t), doc: newKey(t), app: newKey(t), pat: newKey(t),
+		pat3: newKey(t), del: newKey(t)}
 	k.doc2, k.pat2 = rotated(t, k.doc), rotated(t, k.pat)
 	return k
 }
 
 func deterministicScriptKeys(t testing.TB) scriptKeys {
 	k := scriptKeys{admin: detKey(t, "admin"), org: detKey(t, "org"), org2: detKey(t, "org2"), doc: detKey(t, "doc"),
-		doc2: detKey(t, "doc2"), app: detKey(t, "app"), pat: detKey(t, "pat"), pat2: detKey(t, "pat2")}
+		doc2: detKey(t, "doc2"), app: detKey(t, "app"), pat: detKey(t, "pat"), pat2: detKey(t, "pat2"),
+		pat3: detKey(t, "pat3"), del: detKey(t, "del")}
 	k.doc2.ID, k.pat2.ID = k.doc.ID, k.pat.ID // rotated keys keep the actor id
 	return k
 }
 
-// scriptBlocks is a fixed history touching every identity message and
-// several rejections, with the results each block must have. Block 1 is
-// empty, so that genesis is committed before the first transaction.
+// scriptBlocks is a fixed history touching every identity and consent
+// message and several rejections, with the results each block must have.
+// Block 1 is empty, so that genesis is committed before the first
+// transaction. New blocks go at the end, so that the golden app hashes of
+// the earlier ones stay as they were.
 func scriptBlocks(k scriptKeys) (blocks [][][]byte, want []string) {
 	nonce := map[string]uint64{}
 	sign := func(s *keyfile.Key, m tx.Msg) []byte {
@@ -69,6 +75,21 @@ func scriptBlocks(k scriptKeys) (blocks [][][]byte, want []string) {
 			sign(k.org2, rotation(k.doc.ID, k.pat))},
 		{unspent(k.app, &tx.RevokeActor{Actor: k.app.ID}), sign(k.doc2, &tx.RevokeActor{Actor: k.pat.ID}), []byte("junk")},
 		{sign(k.admin, &tx.RevokeActor{Actor: k.org2.ID}), sign(k.pat2, &tx.RevokeActor{Actor: k.pat.ID})},
+		{sign(k.pat3, reg(tx.KindPatient, "", "", k.pat3)), sign(k.del, reg(tx.KindDelegate, "", "", k.del))},
+		// The patient grants (consent tx.ConsentID(pat3, 2)) and appoints a
+		// delegate; a practitioner may not grant for the patient.
+		{sign(k.pat3, grantOf(scriptPermit(k.pat3.ID, consent.Organization(k.org.ID)))),
+			sign(k.pat3, delegationMsg(consent.Delegation{Patient: k.pat3.ID, Delegate: k.del.ID,
+				Operations: []consent.Operation{consent.OpGrant, consent.OpRevoke}})),
+			sign(k.doc2, grantOf(scriptPermit(k.pat3.ID, consent.Organization(k.org.ID))))},
+		// The delegate grants, the patient revokes their own consent and
+		// opts out of break-the-glass, the delegate fails to revoke what is
+		// already revoked, and steps down.
+		{sign(k.del, grantOf(scriptDeny(k.pat3.ID, consent.Organization(k.org2.ID)))),
+			sign(k.pat3, &tx.RevokeConsent{Patient: k.pat3.ID, ConsentID: tx.ConsentID(k.pat3.ID, 2)}),
+			sign(k.pat3, &tx.SetBreakGlassOptOut{Patient: k.pat3.ID, OptOut: true}),
+			sign(k.del, &tx.RevokeConsent{Patient: k.pat3.ID, ConsentID: tx.ConsentID(k.pat3.ID, 2)}),
+			sign(k.del, &tx.RemoveDelegate{Patient: k.pat3.ID, Delegate: k.del.ID})},
 	}
 	want = []string{
 		"",
@@ -78,8 +99,27 @@ func scriptBlocks(k scriptKeys) (blocks [][][]byte, want []string) {
 		"ok,ok,unauthorized",
 		"signer_revoked,unauthorized,malformed",
 		"ok,ok",
+		"ok,ok",
+		"ok,ok,unauthorized",
+		"ok,ok,ok,invalid,ok",
 	}
 	return blocks, want
+}
+
+// Consents of the scripted chain. Fixed times keep the bytes the same on
+// every run.
+func scriptPermit(patient string, actor consent.Actor) consent.Consent {
+	c := permitFor(patient, actor, consent.PurposeTreatment)
+	c.DateTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c.Provision.Provisions = []consent.Provision{{Type: consent.Deny, Labels: []string{"PSY"}}}
+	return c
+}
+
+func scriptDeny(patient string, actor consent.Actor) consent.Consent {
+	c := permitFor(patient, actor)
+	c.Provision.Type = consent.Deny
+	c.Provision.Condition = "block.height > 1"
+	return c
 }
 
 // runScript plays blocks on a new in-memory app. With viaMempool, every

@@ -10,6 +10,8 @@ import (
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
+	"github.com/carechain/carechain/internal/consent"
+	"github.com/carechain/carechain/internal/consent/ledgerstate"
 	"github.com/carechain/carechain/internal/identity"
 	"github.com/carechain/carechain/internal/kv"
 	"github.com/carechain/carechain/internal/state"
@@ -183,8 +185,34 @@ func (a *App) dispatch(st kv.Store, signer identity.Signer, v *validated, b bloc
 			{Key: "kind", Value: ev.Kind.String()},
 			{Key: "by", Value: ev.By, Index: true},
 		}}}, nil
+	case *tx.GrantConsent, *tx.UpdateConsent, *tx.RevokeConsent, *tx.SetDelegate, *tx.RemoveDelegate, *tx.SetBreakGlassOptOut:
+		ev, err := ledgerstate.Apply(st, ledgerstate.Context{Signer: signer.Actor, Nonce: v.tx.Nonce, TxHash: v.hash,
+			Block: consent.Block{Height: b.height, Time: b.time}}, v.msg)
+		if err != nil {
+			return nil, err
+		}
+		return []abci.Event{consentEvent(ev)}, nil
 	}
 	return nil, tx.Errorf(tx.CodeUnknownType, "no module handles %s", v.tx.Type)
+}
+
+// consentEvent renders a consent module event. Ids are indexed so that a
+// patient's consent history can be searched by patient, consent or signer.
+func consentEvent(ev ledgerstate.Event) abci.Event {
+	attrs := []abci.EventAttribute{{Key: "patient", Value: ev.Patient, Index: true}}
+	switch {
+	case ev.ConsentID != "":
+		attrs = append(attrs, abci.EventAttribute{Key: "consent_id", Value: ev.ConsentID, Index: true})
+	case ev.Delegate != "":
+		attrs = append(attrs, abci.EventAttribute{Key: "delegate_id", Value: ev.Delegate, Index: true})
+	case ev.Type == tx.TypeSetBreakGlassOptOut.String():
+		attrs = append(attrs, abci.EventAttribute{Key: "opt_out", Value: strconv.FormatBool(ev.OptOut)})
+	}
+	attrs = append(attrs, abci.EventAttribute{Key: "by", Value: ev.By, Index: true})
+	if ev.ByDelegate {
+		attrs = append(attrs, abci.EventAttribute{Key: "delegate", Value: "true"})
+	}
+	return abci.Event{Type: ev.Type, Attributes: attrs}
 }
 
 // prevalidate validates a proposal's transactions in parallel and verifies

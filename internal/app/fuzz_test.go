@@ -6,6 +6,7 @@ import (
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
+	"github.com/carechain/carechain/internal/consent"
 	"github.com/carechain/carechain/internal/state"
 	"github.com/carechain/carechain/internal/tx"
 )
@@ -25,6 +26,8 @@ func FuzzAppInput(f *testing.F) {
 		tx.Build(testChain, admin.ID, 1, rotation(admin.ID, org), admin.Sign),
 		tx.Build(testChain, admin.ID, 2, reg(tx.KindOrganization, "Org", "", org), admin.Sign),
 		tx.Build("other", admin.ID, 1, reg(tx.KindOrganization, "Org", "", org), admin.Sign),
+		tx.Build(testChain, admin.ID, 1, grantOf(permitFor(pat.ID, consent.Organization(org.ID), consent.PurposeTreatment)), admin.Sign),
+		tx.Build(testChain, admin.ID, 1, &tx.SetBreakGlassOptOut{Patient: admin.ID, OptOut: true}, admin.Sign),
 		append(bytes.Clone(regOrg), 0),
 		regOrg[:len(regOrg)/2],
 		nil,

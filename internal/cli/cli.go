@@ -48,6 +48,7 @@ func commands() []command {
 		{"status", "show a node's height, app hash and validators", runStatus},
 		{"keys", "create and show key files (keys new, keys show)", runKeys},
 		{"identity", "register, show, rotate and revoke identities", runIdentity},
+		{"consent", "grant, revoke, list, show, import and check consents; delegates; opt-out", runConsent},
 		{"bench", "measure committed transactions per second against a baseline", runBench},
 		{"version", "print the version", runVersion},
 	}

@@ -2,10 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -34,7 +37,54 @@ func TestScripts(t *testing.T) {
 			env.Setenv("HOME", env.WorkDir) // never touch the real ~/.carechain
 			return nil
 		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"readenv":  cmdReadEnv,
+			"exitcode": cmdExitCode,
+			"expand":   cmdExpand,
+		},
 	})
+}
+
+// cmdReadEnv sets an environment variable to a file's contents, trimmed:
+// readenv VAR FILE. FILE may be stdout, to keep an id a command printed.
+func cmdReadEnv(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: readenv VAR FILE")
+	}
+	ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile(args[1])))
+}
+
+// cmdExitCode runs a command and requires its exit status to be N:
+// exitcode N COMMAND [ARGS...]. Its output is kept for stdout and stderr
+// checks, as with exec.
+func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exitcode N COMMAND [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("run %s: %v", args[1], err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
+	}
+}
+
+// cmdExpand copies a file, expanding $VAR and ${VAR} from the script's
+// environment: expand IN OUT. Fixtures use it for ids known only at run
+// time.
+func cmdExpand(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: expand IN OUT")
+	}
+	out := os.Expand(ts.ReadFile(args[0]), ts.Getenv)
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(out), 0o644))
 }
 
 // freeBasePort finds P such that P, P+1 and P+2 are free on 127.0.0.1.

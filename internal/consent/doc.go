@@ -20,9 +20,10 @@
 //   - Clear refusals. Validate, Decode and FromFHIR return an *Error with a
 //     stable Code and the path of the offending element.
 //
-// The ledger keeps one Index per patient (Put on grant, Remove on
-// revocation) and calls Decide with the request, the block and the patient's
-// break-the-glass opt-out. Authorize decides whether a signer may grant or
-// revoke a patient's consents, as the patient or as a registered delegate.
-// docs/consent.md describes the rules, their order and the encoding.
+// The ledger (package ledgerstate) keeps consents in state, builds one
+// Index per patient from them, and calls Decide with the request, the block
+// and the patient's break-the-glass opt-out. Authorize decides whether a
+// signer may grant or revoke a patient's consents, as the patient or as a
+// registered delegate. docs/consent.md describes the rules, their order,
+// the encoding and the ledger's use of them.
 package consent

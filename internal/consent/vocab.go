@@ -89,6 +89,15 @@ func labelSystem(label string) string {
 	return SystemActCode
 }
 
+// IsValidID reports whether s is a valid consent, patient, actor or record
+// id: FHIR id syntax, 1–64 letters, digits, '-' and '.'. The ledger checks
+// ids with it before building state keys from them.
+func IsValidID(s string) bool { return isID(s) }
+
+// IsValidRoleCode reports whether s is a valid role code: an id that may
+// also contain '_'.
+func IsValidRoleCode(s string) bool { return isRoleCode(s) }
+
 // isID reports whether s is a valid id: FHIR id syntax, 1–64 characters of
 // letters, digits, '-' and '.'. Ledger actor ids ("cc" and base32) fit.
 func isID(s string) bool {

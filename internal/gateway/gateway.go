@@ -1,6 +1,6 @@
 // Package gateway is a node's HTTP face: /healthz, Prometheus /metrics, and
-// the native JSON API under /v1 for submitting transactions and reading
-// state with proofs. It listens where the node tells it (loopback by
+// the native JSON API under /v1 for submitting transactions, reading state
+// with proofs, reading patients' consents and previewing consent decisions. It listens where the node tells it (loopback by
 // default) and holds no state of its own beyond waiters for commits.
 package gateway
 
@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/carechain/carechain/client"
+	"github.com/carechain/carechain/internal/consent/ledgerstate"
 	"github.com/carechain/carechain/internal/tx"
 )
 
@@ -33,6 +34,12 @@ type Gateway struct {
 	log     *slog.Logger
 	waiters *commitWaiter
 	cancel  context.CancelFunc
+	// consents caches patients' consent indexes for the decide endpoint.
+	// It is the gateway's own: a cache entry is a pure function of the
+	// state it was built from, so it need not be shared with the app's.
+	consents *ledgerstate.IndexCache
+	// blockTime reads a committed block's header time.
+	blockTime func(ctx context.Context, height int64) (time.Time, error)
 }
 
 // New returns a gateway over a started node and its committed state.
@@ -43,7 +50,10 @@ func New(n *cmtnode.Node, st State, log *slog.Logger) (*Gateway, error) {
 		cancel()
 		return nil, err
 	}
-	return &Gateway{node: n, state: st, rpc: local.New(n), log: log, waiters: w, cancel: cancel}, nil
+	g := &Gateway{node: n, state: st, rpc: local.New(n), log: log, waiters: w, cancel: cancel,
+		consents: ledgerstate.NewIndexCache(ledgerstate.DefaultCacheSize)}
+	g.blockTime = g.cometBlockTime
+	return g, nil
 }
 
 // Close stops the gateway's background work.
@@ -60,6 +70,9 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/actors/{id}", g.actor)
 	mux.HandleFunc("GET /v1/actors/{id}/nonce", g.nonce)
 	mux.HandleFunc("GET /v1/state/{key}", g.stateValue)
+	mux.HandleFunc("GET /v1/patients/{id}/consents", g.patientConsents)
+	mux.HandleFunc("GET /v1/consents/decide", g.decide)
+	mux.HandleFunc("GET /v1/consents/{id}", g.consentByID)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, tx.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

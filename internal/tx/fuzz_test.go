@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/carechain/carechain/internal/consent"
 	"github.com/carechain/carechain/internal/tx"
 )
 
@@ -56,6 +57,14 @@ func FuzzDecodeMsg(f *testing.F) {
 	}
 	f.Add(uint32(0), []byte{})
 	f.Add(uint32(99), []byte{1, 2, 3})
+	// Consent messages that decode but break a rule, so the fuzzer starts
+	// from ValidateBasic's refusals too: a condition that does not compile,
+	// and a delegation to oneself.
+	patient := deterministicKey(f, "patient").id()
+	badCEL := sampleConsent(patient, "")
+	badCEL.Provision.Condition = "request.purpose =="
+	f.Add(uint32(tx.TypeGrantConsent), (&tx.GrantConsent{Patient: patient, Consent: consent.Encode(badCEL)}).Encode())
+	f.Add(uint32(tx.TypeSetDelegate), (&tx.SetDelegate{Delegation: consent.EncodeDelegation(sampleDelegation(patient, patient))}).Encode())
 	f.Fuzz(func(t *testing.T, typ uint32, body []byte) {
 		m, err := tx.DecodeMsg(tx.Type(typ), body)
 		if err != nil {

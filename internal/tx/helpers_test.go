@@ -7,9 +7,10 @@ import (
 	"flag"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/carechain/carechain/internal/codec"
-
+	"github.com/carechain/carechain/internal/consent"
 	"github.com/carechain/carechain/internal/tx"
 )
 
@@ -58,7 +59,44 @@ func sampleMsgs(t testing.TB) map[string]tx.Msg {
 		"rotate":                tx.NewRotation(testChain, doc.id(), doc2.sign, doc2.hpke),
 		"revoke":                &tx.RevokeActor{Actor: doc.id(), Reason: "left the practice"},
 		"revoke-no-reason":      &tx.RevokeActor{Actor: doc.id()},
+		"grant-consent":         &tx.GrantConsent{Patient: patient.id(), Consent: consent.Encode(sampleConsent(patient.id(), ""))},
+		"update-consent":        &tx.UpdateConsent{Patient: patient.id(), Consent: consent.Encode(sampleConsent(patient.id(), "csupdated"))},
+		"revoke-consent":        &tx.RevokeConsent{Patient: patient.id(), ConsentID: "csrevoked"},
+		"set-delegate":          &tx.SetDelegate{Delegation: consent.EncodeDelegation(sampleDelegation(patient.id(), doc.id()))},
+		"remove-delegate":       &tx.RemoveDelegate{Patient: patient.id(), Delegate: doc.id()},
+		"opt-out":               &tx.SetBreakGlassOptOut{Patient: patient.id(), OptOut: true},
+		"opt-out-undo":          &tx.SetBreakGlassOptOut{Patient: patient.id()},
 	}
+}
+
+// sampleConsent is an active consent of patient with the given id (empty
+// for a grant) and no grantor, so that it is valid whoever signs it: a
+// permit for an organization's treatment reads of observations, except
+// psychiatric ones, under a condition.
+func sampleConsent(patient, id string) consent.Consent {
+	return consent.Consent{
+		ID: id, Status: consent.StatusActive, Patient: patient,
+		DateTime: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Provision: consent.Provision{
+			Type:      consent.Permit,
+			Period:    consent.Period{End: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
+			Actors:    []consent.Actor{consent.Organization("ccorganization")},
+			Actions:   []consent.Action{consent.ActionAccess},
+			Classes:   []string{"Observation"},
+			Purposes:  []consent.Purpose{consent.PurposeTreatment},
+			Condition: "block.height > 0",
+			Provisions: []consent.Provision{
+				{Type: consent.Deny, Labels: []string{"PSY"}},
+			},
+		},
+	}
+}
+
+func sampleDelegation(patient, delegate string) consent.Delegation {
+	return consent.Delegation{Patient: patient, Delegate: delegate,
+		Operations: []consent.Operation{consent.OpGrant, consent.OpRevoke},
+		Purposes:   []consent.Purpose{consent.PurposeTreatment},
+		Period:     consent.Period{Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
 }
 
 // envelopeFor returns an unsigned envelope carrying m from signer, as

@@ -18,6 +18,13 @@ const (
 	TypeRevokeActor   Type = 3
 )
 
+// Types lists every message type in ascending order, for documentation and
+// tests.
+func Types() []Type {
+	return []Type{TypeRegisterActor, TypeRotateKey, TypeRevokeActor,
+		TypeGrantConsent, TypeUpdateConsent, TypeRevokeConsent, TypeSetDelegate, TypeRemoveDelegate, TypeSetBreakGlassOptOut}
+}
+
 func (t Type) String() string {
 	switch t {
 	case TypeRegisterActor:
@@ -26,6 +33,18 @@ func (t Type) String() string {
 		return "identity.rotate"
 	case TypeRevokeActor:
 		return "identity.revoke"
+	case TypeGrantConsent:
+		return "consent.grant"
+	case TypeUpdateConsent:
+		return "consent.update"
+	case TypeRevokeConsent:
+		return "consent.revoke"
+	case TypeSetDelegate:
+		return "delegate.set"
+	case TypeRemoveDelegate:
+		return "delegate.remove"
+	case TypeSetBreakGlassOptOut:
+		return "breakglass.optout"
 	}
 	return fmt.Sprintf("type_%d", uint32(t))
 }
@@ -176,7 +195,9 @@ func DecodeMsg(t Type, body []byte) (Msg, error) {
 	case TypeRevokeActor:
 		m = &RevokeActor{Actor: r.String(MaxIDLen), Reason: r.String(MaxReasonLen)}
 	default:
-		return nil, Errorf(CodeUnknownType, "unknown message type %d", uint32(t))
+		if m = decodeConsentMsg(t, r); m == nil {
+			return nil, Errorf(CodeUnknownType, "unknown message type %d", uint32(t))
+		}
 	}
 	if err := r.Done(); err != nil {
 		return nil, Errorf(CodeMalformed, "decode %s: %v", t, err)

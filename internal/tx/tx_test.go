@@ -487,6 +487,12 @@ func TestTypesAndKindsArePinned(t *testing.T) {
 		{tx.TypeRegisterActor, 1, "identity.register"},
 		{tx.TypeRotateKey, 2, "identity.rotate"},
 		{tx.TypeRevokeActor, 3, "identity.revoke"},
+		{tx.TypeGrantConsent, 10, "consent.grant"},
+		{tx.TypeUpdateConsent, 11, "consent.update"},
+		{tx.TypeRevokeConsent, 12, "consent.revoke"},
+		{tx.TypeSetDelegate, 13, "delegate.set"},
+		{tx.TypeRemoveDelegate, 14, "delegate.remove"},
+		{tx.TypeSetBreakGlassOptOut, 15, "breakglass.optout"},
 	}
 	for _, c := range types {
 		if uint32(c.typ) != c.num || c.typ.String() != c.name {
@@ -494,6 +500,14 @@ func TestTypesAndKindsArePinned(t *testing.T) {
 		}
 		if m, _ := tx.DecodeMsg(c.typ, nil); m != nil {
 			t.Errorf("type %s decoded an empty body", c.typ)
+		}
+	}
+	if len(tx.Types()) != len(types) {
+		t.Errorf("tx.Types() lists %d types, the pinned table %d: pin new types here (never renumber)", len(tx.Types()), len(types))
+	}
+	for i, typ := range tx.Types() {
+		if i < len(types) && typ != types[i].typ {
+			t.Errorf("tx.Types()[%d] is %s, want %s in ascending order", i, typ, types[i].typ)
 		}
 	}
 	if got := tx.Type(77).String(); got != "type_77" {

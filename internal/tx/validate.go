@@ -11,8 +11,10 @@ import (
 var HPKE = hpke.MLKEM768X25519()
 
 // ValidateBasic checks everything about a message that does not depend on
-// ledger state: field presence and sizes, key encodings, and proofs of
-// possession. CheckTx and ProcessProposal share it, and its result for a
+// ledger state: field presence and sizes, key encodings, proofs of
+// possession, and the rules of an embedded consent or delegation (a CEL
+// condition that does not compile is refused here, with the compiler's
+// message). CheckTx and ProcessProposal share it, and its result for a
 // given transaction never changes, so a node may remember it.
 func ValidateBasic(chainID string, t *Tx, m Msg) error {
 	if t == nil {
@@ -55,6 +57,9 @@ func ValidateBasic(chainID string, t *Tx, m Msg) error {
 			return Errorf(CodeInvalid, "actor id is empty")
 		}
 		return nil
+	}
+	if handled, err := validateConsentMsg(t, m); handled {
+		return err
 	}
 	return Errorf(CodeUnknownType, "unknown message %T", m)
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/carechain/carechain/internal/consent"
 	"github.com/carechain/carechain/internal/tx"
 )
 
@@ -63,6 +64,9 @@ func makeVectors(t *testing.T) vectorFile {
 	good("register-organization-by-admin", admin, admin.id(), 1, tx.NewRegistration(testChain, tx.KindOrganization, "General Hospital", "", org.sign, org.hpke))
 	good("register-practitioner-by-org", org, org.id(), 1, tx.NewRegistration(testChain, tx.KindPractitioner, "Dr. Ünal", org.id(), doc.sign, doc.hpke))
 	good("rotate-by-self", doc, doc.id(), 2, tx.NewRotation(testChain, doc.id(), doc2.sign, doc2.hpke))
+	good("grant-consent-by-patient", patient, patient.id(), 2,
+		&tx.GrantConsent{Patient: patient.id(), Consent: consent.Encode(sampleConsent(patient.id(), ""))})
+	good("revoke-consent-by-patient", patient, patient.id(), 3, &tx.RevokeConsent{Patient: patient.id(), ConsentID: tx.ConsentID(patient.id(), 2)})
 
 	broken := func(name, code string, raw []byte) {
 		v := vector{Name: name, Tx: hex.EncodeToString(raw), Code: code}

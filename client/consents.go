@@ -1,0 +1,172 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/carechain/carechain/internal/consent"
+	"github.com/carechain/carechain/internal/consent/ledgerstate"
+)
+
+// Consent reads a consent by id and checks its state proof. What it
+// returns is rebuilt from the proven record, so every field, the FHIR
+// rendering included, is what the ledger holds, whatever the node said.
+func (c *Client) Consent(ctx context.Context, id string) (*ConsentResponse, error) {
+	var res ConsentResponse
+	if err := c.do(ctx, http.MethodGet, "/v1/consents/"+url.PathEscape(id), nil, &res); err != nil {
+		return nil, err
+	}
+	if res.Consent.ID != id {
+		return nil, fmt.Errorf("asked for consent %s, the node answered with %s", id, res.Consent.ID)
+	}
+	if err := VerifyStateProof(res.Proof, ledgerstate.ConsentKey(res.Consent.Patient, id)); err != nil {
+		return nil, err
+	}
+	if res.Proof.Value == nil {
+		return nil, fmt.Errorf("the node proves consent %s absent", id)
+	}
+	proven, err := ledgerstate.DecodeRecord(res.Proof.Value)
+	if err != nil {
+		return nil, fmt.Errorf("proven consent record does not decode: %w", err)
+	}
+	view, err := ConsentView(proven)
+	if err != nil {
+		return nil, err
+	}
+	got := res.Consent
+	if view.ID != got.ID || view.Patient != got.Patient || view.Grantor != got.Grantor || view.Status != got.Status ||
+		view.GrantedAt != got.GrantedAt || view.UpdatedAt != got.UpdatedAt || view.RevokedAt != got.RevokedAt ||
+		view.RevokedBy != got.RevokedBy || !bytes.Equal(view.Encoded, got.Encoded) {
+		return nil, fmt.Errorf("node's view of consent %s differs from the proven record", id)
+	}
+	res.Consent = view
+	return &res, nil
+}
+
+// ConsentView renders a stored consent record in its API form.
+func ConsentView(r *ledgerstate.Record) (ConsentRecord, error) {
+	fhir, err := consent.ToFHIR(r.Consent)
+	if err != nil {
+		return ConsentRecord{}, fmt.Errorf("render consent %s: %w", r.Consent.ID, err)
+	}
+	c := r.Consent
+	return ConsentRecord{ID: c.ID, Patient: c.Patient, Grantor: c.Grantor, Status: c.Status.String(),
+		GrantedAt: r.GrantedAt, UpdatedAt: r.UpdatedAt, RevokedAt: r.RevokedAt, RevokedBy: r.RevokedBy,
+		Summary: ConsentSummary(c), FHIR: fhir, Encoded: consent.Encode(c)}, nil
+}
+
+// ConsentSummary describes a consent's root rule on one line, for
+// example "permit org:ccx… for TREAT, Observation, access, until
+// 2027-01-01T00:00:00Z, 1 exception".
+func ConsentSummary(c consent.Consent) string {
+	p := c.Provision
+	var parts []string
+	who := "anyone"
+	if len(p.Actors) > 0 {
+		names := make([]string, len(p.Actors))
+		for i, a := range p.Actors {
+			names[i] = a.String()
+		}
+		who = strings.Join(names, ",")
+	}
+	head := p.Type.String() + " " + who
+	list := func(label string, items []string) {
+		if len(items) > 0 {
+			parts = append(parts, label+strings.Join(items, ","))
+		}
+	}
+	list("for ", stringsOf(p.Purposes))
+	list("types ", p.Classes)
+	list("labels ", p.Labels)
+	list("actions ", stringsOf(p.Actions))
+	list("records ", p.Records)
+	list("codes ", p.Codes)
+	if !p.Period.Start.IsZero() {
+		parts = append(parts, "from "+p.Period.Start.UTC().Format(time.RFC3339))
+	}
+	if !p.Period.End.IsZero() {
+		parts = append(parts, "until "+p.Period.End.UTC().Format(time.RFC3339))
+	}
+	if p.Condition != "" {
+		parts = append(parts, "if "+p.Condition)
+	}
+	switch n := len(p.Provisions); n {
+	case 0:
+	case 1:
+		parts = append(parts, "1 exception")
+	default:
+		parts = append(parts, fmt.Sprintf("%d exceptions", n))
+	}
+	if len(parts) == 0 {
+		return head
+	}
+	return head + " " + strings.Join(parts, ", ")
+}
+
+func stringsOf[S ~string](in []S) []string {
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = string(s)
+	}
+	return out
+}
+
+// DelegationView renders a delegation in its API form.
+func DelegationView(d consent.Delegation) Delegation {
+	out := Delegation{Patient: d.Patient, Delegate: d.Delegate, Operations: stringsOf(d.Operations),
+		Purposes: stringsOf(d.Purposes), Types: d.Classes}
+	if !d.Period.Start.IsZero() {
+		s := d.Period.Start.UTC()
+		out.Start = &s
+	}
+	if !d.Period.End.IsZero() {
+		e := d.Period.End.UTC()
+		out.End = &e
+	}
+	return out
+}
+
+// PatientConsents lists a patient's consents (revoked ones included),
+// delegations and break-the-glass opt-out at the latest height. The list
+// carries no proofs; read one consent with Consent for a proven copy.
+func (c *Client) PatientConsents(ctx context.Context, patient string) (*ConsentList, error) {
+	var res ConsentList
+	if err := c.do(ctx, http.MethodGet, "/v1/patients/"+url.PathEscape(patient)+"/consents", nil, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// Decide asks what the ledger would decide for q at the latest block. It
+// is a preview: an access is decided, and recorded, in the block that
+// carries its request.
+func (c *Client) Decide(ctx context.Context, q DecideQuery) (*Decision, error) {
+	v := url.Values{}
+	set := func(k, val string) {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	set("patient", q.Patient)
+	set("requester", q.Requester)
+	set("purpose", q.Purpose)
+	set("type", q.Type)
+	set("action", q.Action)
+	set("labels", strings.Join(q.Labels, ","))
+	set("roles", strings.Join(q.Roles, ","))
+	set("record", q.Record)
+	set("author_org", q.AuthorOrg)
+	if q.BreakGlass {
+		v.Set("break_glass", "true")
+	}
+	var res Decision
+	if err := c.do(ctx, http.MethodGet, "/v1/consents/decide?"+v.Encode(), nil, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
