@@ -63,6 +63,10 @@ type App struct {
 	// a restart until the next block commits: the block judges for good.
 	checkTime time.Time
 
+	// optimistic is the block being executed ahead of its decision, if any;
+	// only the consensus connection touches it (see optimistic.go).
+	optimistic *optimisticRun
+
 	// set by FinalizeBlock, used by Commit
 	pendingHeight int64
 	pendingTime   time.Time
@@ -118,6 +122,7 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 	if err := json.Unmarshal(req.AppStateBytes, &g); err != nil {
 		return nil, fmt.Errorf("decode genesis app_state: %w", err)
 	}
+	a.stopOptimistic()
 	a.store.Rollback() // a crash between InitChain and the first Commit leaves nothing behind, but be explicit
 	if err := identity.InitGenesis(a.store.Working(), g.Identity); err != nil {
 		return nil, fmt.Errorf("genesis: %w", err)
@@ -189,27 +194,24 @@ func (a *App) ProcessProposal(_ context.Context, req *abci.RequestProcessProposa
 		a.log.Warn("rejecting proposal", "height", req.Height, "proposer", fmt.Sprintf("%X", req.ProposerAddress), "err", err)
 		return &abci.ResponseProcessProposal{Status: abci.ResponseProcessProposal_REJECT}, nil
 	}
+	a.startOptimistic(req.Height, req.Hash, req.Time, req.Txs)
 	return &abci.ResponseProcessProposal{Status: abci.ResponseProcessProposal_ACCEPT}, nil
 }
 
 // FinalizeBlock executes the block's transactions against the working tree.
 func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (*abci.ResponseFinalizeBlock, error) {
 	start := time.Now()
-	b := block{height: req.Height, time: req.Time}
-	working := a.store.Working()
-	results := make([]*abci.ExecTxResult, len(req.Txs))
-	for i, raw := range req.Txs {
-		res := a.execute(working, raw, b, modeDeliver)
-		if res.code == tx.CodeInternal {
-			return nil, fmt.Errorf("height %d tx %d: %w", req.Height, i, res.err)
-		}
-		a.metrics.txTotal.WithLabelValues(res.typ.String(), res.code.String()).Inc()
-		results[i] = &abci.ExecTxResult{Code: uint32(res.code), Codespace: res.codespace(), Log: res.log(), Events: res.events}
+	out := a.finishBlock(req)
+	if out.err != nil {
+		return nil, out.err
+	}
+	for i, res := range out.results {
+		a.metrics.txTotal.WithLabelValues(out.types[i].String(), tx.Code(res.Code).String()).Inc()
 	}
 	a.pendingHeight, a.pendingTime = req.Height, req.Time
 	a.metrics.finalizeSeconds.Observe(time.Since(start).Seconds())
 	a.metrics.blockTxs.Observe(float64(len(req.Txs)))
-	return &abci.ResponseFinalizeBlock{TxResults: results, AppHash: a.store.WorkingHash()}, nil
+	return &abci.ResponseFinalizeBlock{TxResults: out.results, AppHash: out.appHash}, nil
 }
 
 // Commit saves the working tree as the block's version.

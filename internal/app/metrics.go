@@ -10,6 +10,7 @@ type Metrics struct {
 	finalizeSeconds prometheus.Histogram
 	blockTxs        prometheus.Histogram
 	height          prometheus.Gauge
+	optimisticTotal *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg, if not nil.
@@ -27,9 +28,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Transactions per block.", Buckets: prometheus.ExponentialBuckets(1, 2, 14)}),
 		height: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "carechain", Name: "committed_height",
 			Help: "Last committed block height."}),
+		optimisticTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "carechain", Name: "optimistic_blocks_total",
+			Help: "Blocks executed ahead of their decision, by whether the result was used or discarded."}, []string{"outcome"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.txTotal, m.checkTotal, m.checkSeconds, m.finalizeSeconds, m.blockTxs, m.height)
+		reg.MustRegister(m.txTotal, m.checkTotal, m.checkSeconds, m.finalizeSeconds, m.blockTxs, m.height, m.optimisticTotal)
 	}
 	return m
 }
