@@ -5,16 +5,19 @@ import (
 	"time"
 )
 
-// Health is the body of GET /healthz.
+// Health is the body of GET /healthz. Height is the last height whose
+// state the node has committed (reads at it succeed) and AppHash the state
+// root after it, which the header of block Height+1 carries.
 type Health struct {
-	Status     string `json:"status"` // "ok" or "catching_up"
+	Status     string `json:"status"` // "ok", "catching_up", or "stalled" (with HTTP 503)
 	ChainID    string `json:"chain_id"`
 	Height     int64  `json:"height"`
-	AppHash    string `json:"app_hash"` // hex; state root after Height
+	AppHash    string `json:"app_hash"` // hex
 	CatchingUp bool   `json:"catching_up"`
 }
 
-// Status is the body of GET /v1/status.
+// Status is the body of GET /v1/status. Height and AppHash mean what they
+// do in Health; LatestBlockTime is the time of block Height.
 type Status struct {
 	ChainID         string      `json:"chain_id"`
 	NodeID          string      `json:"node_id"`

@@ -45,7 +45,7 @@ func commands() []command {
 		{"init", "create a single-validator node home", runInit},
 		{"start", "run a node (creating its home first if empty)", runStart},
 		{"testnet", "create a local network of validator homes", runTestnet},
-		{"status", "show a node's height, app hash and validators", runStatus},
+		{"status", "show a node's height, state root and validators", runStatus},
 		{"keys", "create and show key files (keys new, keys show)", runKeys},
 		{"identity", "register, show, rotate and revoke identities", runIdentity},
 		{"consent", "grant, revoke, list, show, import and check consents; delegates; opt-out", runConsent},

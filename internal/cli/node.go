@@ -179,7 +179,7 @@ func runStatus(e *env, args []string) error {
 	}
 	printFields(e.stdout, [][2]string{
 		{"chain", s.ChainID}, {"node", s.Moniker + " " + s.NodeID}, {"height", strconv.FormatInt(s.Height, 10)},
-		{"app hash", s.AppHash}, {"block time", s.LatestBlockTime.Format(time.RFC3339)},
+		{"state root", s.AppHash + " (after height " + strconv.FormatInt(s.Height, 10) + ")"}, {"block time", s.LatestBlockTime.Format(time.RFC3339)},
 		{"catching up", strconv.FormatBool(s.CatchingUp)}, {"validators", strconv.Itoa(len(s.Validators))},
 	})
 	for _, v := range s.Validators {

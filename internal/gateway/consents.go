@@ -21,7 +21,7 @@ import (
 // read from one committed version.
 func (g *Gateway) patientConsents(w http.ResponseWriter, r *http.Request) {
 	patient := r.PathValue("id")
-	snap, version, err := g.committed()
+	snap, version, err := g.latest()
 	if err != nil {
 		writeStateError(w, err)
 		return
@@ -91,7 +91,7 @@ func (g *Gateway) isPatient(w http.ResponseWriter, snap kv.Reader, id string) bo
 // committed version.
 func (g *Gateway) consentByID(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	snap, version, err := g.committed()
+	snap, version, err := g.latest()
 	if err != nil {
 		writeStateError(w, err)
 		return
@@ -141,7 +141,7 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, tx.CodeInvalid, "break_glass must be true or false")
 		return
 	}
-	snap, version, err := g.committed()
+	snap, version, err := g.latest()
 	if err != nil {
 		writeStateError(w, err)
 		return
@@ -221,14 +221,6 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// committed returns the latest committed state and its version.
-func (g *Gateway) committed() (kv.Reader, int64, error) {
-	if g.state == nil {
-		return nil, 0, errNoState
-	}
-	return g.state.Snapshot(0)
 }
 
 // cometBlockTime reads a block's header time from the node.

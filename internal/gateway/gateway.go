@@ -16,6 +16,7 @@ import (
 
 	cmtnode "github.com/cometbft/cometbft/node"
 	"github.com/cometbft/cometbft/rpc/client/local"
+	ctypes "github.com/cometbft/cometbft/rpc/core/types"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/carechain/carechain/client"
@@ -85,12 +86,47 @@ func (g *Gateway) health(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, tx.CodeInternal, err.Error())
 		return
 	}
-	h := client.Health{Status: "ok", ChainID: st.NodeInfo.Network, Height: st.SyncInfo.LatestBlockHeight,
-		AppHash: hex.EncodeToString(st.SyncInfo.LatestAppHash), CatchingUp: st.SyncInfo.CatchingUp}
-	if h.CatchingUp {
+	height, root := g.committed(st)
+	h := client.Health{Status: "ok", ChainID: st.NodeInfo.Network, Height: height,
+		AppHash: hex.EncodeToString(root), CatchingUp: st.SyncInfo.CatchingUp}
+	code := http.StatusOK
+	switch {
+	case h.CatchingUp:
 		h.Status = "catching_up"
+	case g.stalled(st.SyncInfo.LatestBlockTime):
+		// The process is up but the chain is not moving here: consensus
+		// failed on this node, or it has lost its peers.
+		h.Status, code = "stalled", http.StatusServiceUnavailable
 	}
-	writeJSON(w, http.StatusOK, h)
+	writeJSON(w, code, h)
+}
+
+// committed returns the last height whose state this node has committed,
+// and the state root after it: reads at that height succeed. CometBFT
+// stores a block before the application has executed it, so its latest
+// block height can run one ahead.
+func (g *Gateway) committed(st *ctypes.ResultStatus) (int64, []byte) {
+	if g.state != nil {
+		return g.state.LastCommit()
+	}
+	return st.SyncInfo.LatestBlockHeight, st.SyncInfo.LatestAppHash
+}
+
+// stalled reports whether the chain has gone quiet for longer than a live
+// one can: with empty blocks on, a block comes at least every
+// create_empty_blocks_interval.
+func (g *Gateway) stalled(latest time.Time) bool {
+	c := g.node.Config().Consensus
+	return quietTooLong(time.Now(), latest, c.CreateEmptyBlocks, c.CreateEmptyBlocksInterval)
+}
+
+// quietTooLong judges a chain whose latest block is from latest, at now.
+// Without empty blocks an idle chain is legitimately quiet, so it never is.
+func quietTooLong(now, latest time.Time, emptyBlocks bool, emptyInterval time.Duration) bool {
+	if !emptyBlocks || latest.IsZero() {
+		return false
+	}
+	return now.Sub(latest) > max(30*time.Second, 5*emptyInterval)
 }
 
 func (g *Gateway) status(w http.ResponseWriter, r *http.Request) {
@@ -99,9 +135,13 @@ func (g *Gateway) status(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, tx.CodeInternal, err.Error())
 		return
 	}
+	height, root := g.committed(st)
 	out := client.Status{ChainID: st.NodeInfo.Network, NodeID: string(st.NodeInfo.DefaultNodeID), Moniker: st.NodeInfo.Moniker,
-		Height: st.SyncInfo.LatestBlockHeight, AppHash: hex.EncodeToString(st.SyncInfo.LatestAppHash),
-		LatestBlockTime: st.SyncInfo.LatestBlockTime, CatchingUp: st.SyncInfo.CatchingUp}
+		Height: height, AppHash: hex.EncodeToString(root), LatestBlockTime: st.SyncInfo.LatestBlockTime,
+		CatchingUp: st.SyncInfo.CatchingUp}
+	if meta := g.node.BlockStore().LoadBlockMeta(height); meta != nil {
+		out.LatestBlockTime = meta.Header.Time
+	}
 	vals, err := g.validators(r.Context())
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, tx.CodeInternal, err.Error())

@@ -15,6 +15,7 @@ import (
 // State is the committed application state the gateway reads: snapshots for
 // plain reads, proofs for answers a client checks.
 type State interface {
+	LastCommit() (version int64, root []byte)
 	Snapshot(version int64) (kv.Reader, int64, error)
 	Prove(key []byte, version int64) (*state.Proof, error)
 }
@@ -85,7 +86,7 @@ func ActorView(a *identity.Actor) client.Actor {
 }
 
 func (g *Gateway) nonce(w http.ResponseWriter, r *http.Request) {
-	snap, err := g.snapshot()
+	snap, _, err := g.latest()
 	if err != nil {
 		writeStateError(w, err)
 		return
@@ -98,12 +99,12 @@ func (g *Gateway) nonce(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, client.Nonce{Last: last, Next: last + 1})
 }
 
-func (g *Gateway) snapshot() (kv.Reader, error) {
+// latest returns the latest committed state and its version.
+func (g *Gateway) latest() (kv.Reader, int64, error) {
 	if g.state == nil {
-		return nil, errNoState
+		return nil, 0, errNoState
 	}
-	snap, _, err := g.state.Snapshot(0)
-	return snap, err
+	return g.state.Snapshot(0)
 }
 
 // validatorKeys maps validator addresses (upper-case hex) to their entries.
@@ -112,7 +113,7 @@ func (g *Gateway) validatorKeys() (map[string]identity.Validator, error) {
 	if g.state == nil {
 		return out, nil
 	}
-	snap, err := g.snapshot()
+	snap, _, err := g.latest()
 	if err != nil {
 		return nil, err
 	}

@@ -151,9 +151,10 @@ func (c *cluster) actorAt(id string, h int64) *identity.Actor {
 	return a
 }
 
-// requireSignedAppHash checks, on every node, that the app hash in the
-// header of its latest block h is the state root it proves for height h-1:
-// the roots compared above are the ones consensus signed.
+// requireSignedAppHash checks, on every node, that the state root it
+// reports for its committed height h is the one it proves at h, and that
+// the app hash in the signed header of block h is the state root it proves
+// for h-1: the roots compared above are the ones consensus signed.
 func (c *cluster) requireSignedAppHash(key []byte) {
 	c.t.Helper()
 	for _, n := range c.nodes {
@@ -161,12 +162,24 @@ func (c *cluster) requireSignedAppHash(key []byte) {
 		if err != nil {
 			c.t.Fatal(err)
 		}
-		p, err := n.api.StateAt(c.t.Context(), key, s.Height-1)
+		h := s.Height
+		now, err := n.api.StateAt(c.t.Context(), key, h)
 		if err != nil {
 			c.t.Fatal(err)
 		}
-		if hex.EncodeToString(p.Root) != s.AppHash {
-			c.t.Fatalf("%s: block %d carries app hash %s, but the state root after block %d is %X", n.name, s.Height, s.AppHash, s.Height-1, p.Root)
+		if hex.EncodeToString(now.Root) != s.AppHash {
+			c.t.Fatalf("%s: status reports root %s after height %d, but proves %X", n.name, s.AppHash, h, now.Root)
+		}
+		hdr, err := n.rpc.Header(c.t.Context(), &h)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		p, err := n.api.StateAt(c.t.Context(), key, h-1)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		if !bytes.Equal(p.Root, hdr.Header.AppHash) {
+			c.t.Fatalf("%s: block %d carries app hash %X, but the state root after block %d is %X", n.name, h, hdr.Header.AppHash, h-1, p.Root)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -53,6 +54,7 @@ type node struct {
 	home string
 	log  string
 	api  *client.Client
+	rpc  *rpchttp.HTTP // CometBFT's own RPC, for signed headers
 
 	up   atomic.Bool // its gateway answers: false from just before a kill until it is back
 	mu   sync.Mutex
@@ -64,6 +66,7 @@ type node struct {
 type member struct {
 	Name string `json:"name"`
 	Home string `json:"home"`
+	RPC  string `json:"rpc"`
 	API  string `json:"api"`
 }
 
@@ -106,7 +109,11 @@ func startCluster(t *testing.T, dir, adminKey string, members []member) *cluster
 	}
 	c := &cluster{t: t, dir: dir, admin: admin}
 	for _, m := range members {
-		c.nodes = append(c.nodes, &node{name: m.Name, home: m.Home, log: filepath.Join(dir, m.Name+".log"), api: client.New(m.API)})
+		rpc, err := rpchttp.New(m.RPC, "/websocket")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.nodes = append(c.nodes, &node{name: m.Name, home: m.Home, log: filepath.Join(dir, m.Name+".log"), api: client.New(m.API), rpc: rpc})
 	}
 	// Registered after t.TempDir's own cleanup, so it runs first: the nodes
 	// stop, and their logs are printed, before the directory goes.
