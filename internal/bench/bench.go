@@ -266,10 +266,11 @@ func runPhase(ctx context.Context, dir string, opt Options, txs [][]byte, appNam
 }
 
 // mempoolTarget is how many transactions the feeder keeps waiting in each
-// node's mempool: enough to fill every block, few enough that the mempool
-// never refuses.
+// node's mempool: two full blocks' worth, enough that no block goes out
+// short, few enough that rechecking the waiting ones after every block does
+// not crowd out the work being measured.
 const (
-	mempoolTarget = 3000
+	mempoolTarget = 1500
 	batchSize     = 10 // CometBFT's default rpc.max_request_batch_size
 )
 
