@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
@@ -38,12 +39,23 @@ func delegationMsg(d consent.Delegation) *tx.SetDelegate {
 	return &tx.SetDelegate{Delegation: consent.EncodeDelegation(d)}
 }
 
-// attrs returns the attributes of a transaction's only event, and its type.
+// attrs returns the attributes of a consent transaction's module event, and
+// its type. Every consent change also records exactly one audit event, whose
+// leaf hash is the transaction's result data; attrs checks that too.
 func attrs(t *testing.T, res *abci.ResponseFinalizeBlock, i int) (string, map[string]string) {
 	t.Helper()
 	ev := res.TxResults[i].Events
-	if len(ev) != 1 {
-		t.Fatalf("tx %d emitted %d events, want 1: %v", i, len(ev), ev)
+	if len(ev) != 2 || ev[1].Type != "audit" {
+		t.Fatalf("tx %d emitted %v, want the module's event and one audit event", i, ev)
+	}
+	var leaf string
+	for _, a := range ev[1].Attributes {
+		if a.Key == "leaf_hash" {
+			leaf = a.Value
+		}
+	}
+	if leaf == "" || leaf != hex.EncodeToString(res.TxResults[i].Data) {
+		t.Fatalf("tx %d: audit leaf hash %q, result data %x", i, leaf, res.TxResults[i].Data)
 	}
 	out := map[string]string{}
 	for _, a := range ev[0].Attributes {
@@ -407,11 +419,14 @@ func TestConsentBreakGlassOptOut(t *testing.T) {
 	if d := c.decide(emergency); d.Allowed || d.Reason != consent.ReasonBreakTheGlassOptedOut || !d.NotifyPatient {
 		t.Fatalf("break-the-glass after opting out: %s", d)
 	}
-	// Opting out twice changes nothing and is not an error.
+	// Opting out twice changes no consent state and is not an error; like
+	// every signed request it uses a nonce and is on the audit record.
 	before := c.committed()
 	c.mustBlock(c.sign(pat, &tx.SetBreakGlassOptOut{Patient: pat.ID, OptOut: true}))
-	if d := diffKeys(before, c.committed()); len(d) != 1 || d[0] != nonceKey(pat.ID) {
-		t.Fatalf("a repeated opt-out changed %v", d)
+	for _, k := range diffKeys(before, c.committed()) {
+		if k != nonceKey(pat.ID) && !strings.HasPrefix(k, "audit/") {
+			t.Fatalf("a repeated opt-out changed %s", k)
+		}
 	}
 	res = c.mustBlock(c.sign(pat, &tx.SetBreakGlassOptOut{Patient: pat.ID}))
 	if _, a := attrs(t, res, 0); a["opt_out"] != "false" {

@@ -2,7 +2,9 @@ package app
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"runtime"
 	"strconv"
 	"sync"
@@ -10,6 +12,7 @@ import (
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
+	"github.com/carechain/carechain/internal/audit"
 	"github.com/carechain/carechain/internal/consent"
 	"github.com/carechain/carechain/internal/consent/ledgerstate"
 	"github.com/carechain/carechain/internal/identity"
@@ -30,6 +33,7 @@ type result struct {
 	err    error
 	typ    tx.Type
 	events []abci.Event
+	data   []byte // the leaf hash of the audit event the transaction recorded, if any
 }
 
 func (r result) log() string {
@@ -142,10 +146,25 @@ func (a *App) execute(st kv.Store, raw []byte, b block, m mode) result {
 		return failed(v.tx.Type, err)
 	}
 	var events []abci.Event
+	var data []byte
 	if m != modeRecheck || changesSigners(v.msg) {
 		inner := state.NewOverlay(outer)
-		if events, err = a.dispatch(inner, signer, v, b); err != nil {
+		var record *audit.Event
+		if events, record, err = a.dispatch(inner, signer, v, b); err != nil {
 			return failed(v.tx.Type, err)
+		}
+		// The audit log is written in blocks only: the mempool's view needs
+		// no sequence numbers, and a check has no block time to record.
+		if record != nil && m == modeDeliver {
+			seq, leaf, err := audit.Append(inner, *record)
+			if err != nil {
+				return failed(v.tx.Type, fmt.Errorf("record audit event: %w", err))
+			}
+			data = leaf
+			events = append(events, abci.Event{Type: "audit", Attributes: []abci.EventAttribute{
+				{Key: "seq", Value: strconv.FormatUint(seq, 10), Index: true},
+				{Key: "leaf_hash", Value: hex.EncodeToString(leaf)},
+			}})
 		}
 		if err := inner.Write(); err != nil {
 			return failed(v.tx.Type, err)
@@ -156,7 +175,7 @@ func (a *App) execute(st kv.Store, raw []byte, b block, m mode) result {
 			return failed(v.tx.Type, err)
 		}
 	}
-	return result{code: tx.CodeOK, typ: v.tx.Type, events: events}
+	return result{code: tx.CodeOK, typ: v.tx.Type, events: events, data: data}
 }
 
 // changesSigners reports whether msg changes what authenticating a later
@@ -172,28 +191,50 @@ func changesSigners(msg tx.Msg) bool {
 	return false
 }
 
-// dispatch hands an authenticated message to the module that owns it.
-func (a *App) dispatch(st kv.Store, signer identity.Signer, v *validated, b block) ([]abci.Event, error) {
+// dispatch hands an authenticated message to the module that owns it. It
+// returns the events to emit and, for what the audit log records, the
+// audit event (without its sequence number).
+func (a *App) dispatch(st kv.Store, signer identity.Signer, v *validated, b block) ([]abci.Event, *audit.Event, error) {
 	switch v.msg.(type) {
 	case *tx.RegisterActor, *tx.RotateKey, *tx.RevokeActor:
 		ev, err := identity.Apply(st, signer, v.tx.Signer, v.msg, b.height)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		return []abci.Event{{Type: ev.Type, Attributes: []abci.EventAttribute{
 			{Key: "actor", Value: ev.Actor, Index: true},
 			{Key: "kind", Value: ev.Kind.String()},
 			{Key: "by", Value: ev.By, Index: true},
-		}}}, nil
+		}}}, nil, nil
 	case *tx.GrantConsent, *tx.UpdateConsent, *tx.RevokeConsent, *tx.SetDelegate, *tx.RemoveDelegate, *tx.SetBreakGlassOptOut:
 		ev, err := ledgerstate.Apply(st, ledgerstate.Context{Signer: signer.Actor, Nonce: v.tx.Nonce, TxHash: v.hash,
 			Block: consent.Block{Height: b.height, Time: b.time}}, v.msg)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return []abci.Event{consentEvent(ev)}, nil
+		return []abci.Event{consentEvent(ev)}, consentAuditEvent(ev, signer, b, v.hash), nil
 	}
-	return nil, tx.Errorf(tx.CodeUnknownType, "no module handles %s", v.tx.Type)
+	return nil, nil, tx.Errorf(tx.CodeUnknownType, "no module handles %s", v.tx.Type)
+}
+
+// consentAuditEvent is the audit log's record of a consent change: who
+// changed what for which patient, acting as the patient or as a delegate.
+func consentAuditEvent(ev ledgerstate.Event, signer identity.Signer, b block, txHash [32]byte) *audit.Event {
+	e := &audit.Event{Height: uint64(b.height), Time: b.time, Actor: ev.By, Patient: ev.Patient,
+		Action: audit.Action(ev.Type), Decision: audit.Permit, Reason: audit.Reason{Rule: "patient"}, TxHash: txHash[:]}
+	if ev.ByDelegate {
+		e.Reason.Rule = "delegate"
+	}
+	if signer.Actor != nil {
+		e.ActorOrg = signer.Actor.Org
+	}
+	switch {
+	case ev.ConsentID != "":
+		e.Target = ev.ConsentID
+	case ev.Delegate != "":
+		e.Target = ev.Delegate
+	}
+	return e
 }
 
 // consentEvent renders a consent module event. Ids are indexed so that a

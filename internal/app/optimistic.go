@@ -63,7 +63,7 @@ func (a *App) executeBlock(height int64, t time.Time, txs [][]byte, abort *atomi
 			return blockResult{err: fmt.Errorf("height %d tx %d: %w", height, i, res.err)}
 		}
 		out.types[i] = res.typ
-		out.results[i] = &abci.ExecTxResult{Code: uint32(res.code), Codespace: res.codespace(), Log: res.log(), Events: res.events}
+		out.results[i] = &abci.ExecTxResult{Code: uint32(res.code), Codespace: res.codespace(), Log: res.log(), Events: res.events, Data: res.data}
 	}
 	out.appHash = a.store.WorkingHash()
 	return out

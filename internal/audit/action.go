@@ -26,6 +26,9 @@ const (
 	ActionDelegateSet    Action = "delegate.set"
 	ActionDelegateRemove Action = "delegate.remove"
 	ActionBreakGlass     Action = "breakglass"
+	// ActionBreakGlassOptOut records a patient turning the break-the-glass
+	// opt-out on or off: a consent change.
+	ActionBreakGlassOptOut Action = "breakglass.optout"
 )
 
 // ActionInfo is what the log knows about an action: which fields its events
@@ -229,6 +232,11 @@ func builtinActions() []struct {
 		{ActionConsentUpdate, ActionInfo{
 			Description: "change of a consent", TargetType: "Consent",
 			FHIR: FHIRMapping{Profile: ProfilePatientUpdate, Type: rest, Subtype: []Coding{restful("update")}, Action: "U", UserType: codingAuthor, Flow: FlowToServer},
+		}},
+		{ActionBreakGlassOptOut, ActionInfo{
+			Description: "change to the break-the-glass opt-out",
+			// No BALP profile covers a privacy preference that is not a Consent resource.
+			FHIR: FHIRMapping{Type: rest, Subtype: []Coding{restful("update")}, Action: "U", UserType: codingAuthor, Flow: FlowToServer},
 		}},
 		{ActionConsentRevoke, ActionInfo{
 			Description: "revocation of a consent", TargetType: "Consent",
