@@ -1,11 +1,13 @@
 package app
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/carechain/carechain/internal/audit"
 	"github.com/carechain/carechain/internal/consent"
+	"github.com/carechain/carechain/internal/keyfile"
 	"github.com/carechain/carechain/internal/tx"
 )
 
@@ -82,4 +84,72 @@ func (c *chain) auditSize() uint64 {
 func grantMsg(t *testing.T, patient, grantee string) *tx.GrantConsent {
 	t.Helper()
 	return grantOf(permitFor(patient, consent.Identity(grantee), consent.PurposeTreatment))
+}
+
+// TestHistoryQueries checks who may read a patient's access history and
+// that every query, allowed or denied, is itself on the record.
+func TestHistoryQueries(t *testing.T) {
+	c := newChain(t)
+	patient := c.registerPatient()
+	stranger := c.registerPatient()
+	guardian, reader := c.registerPatient(), c.registerPatient()
+	auditor := newKey(t)
+	c.mustBlock(c.sign(c.admin, reg(tx.KindAuditor, "Compliance office", "", auditor)))
+	c.mustBlock(
+		c.sign(patient, delegationMsg(consent.Delegation{Patient: patient.ID, Delegate: guardian.ID, Operations: []consent.Operation{consent.OpGrant}})),
+		c.sign(patient, delegationMsg(consent.Delegation{Patient: patient.ID, Delegate: reader.ID, Operations: []consent.Operation{consent.OpReadHistory}})),
+	)
+
+	query := &tx.QueryAuditHistory{Patient: patient.ID}
+	cases := []struct {
+		who      string
+		key      *keyfile.Key
+		code     tx.Code
+		decision audit.Decision
+		rule     string
+	}{
+		{"the patient", patient, tx.CodeOK, audit.Permit, "patient"},
+		{"a delegate allowed to read the history", reader, tx.CodeOK, audit.Permit, "delegate"},
+		{"an auditor", auditor, tx.CodeOK, audit.Permit, "auditor"},
+		{"a delegate for other operations", guardian, tx.CodeAccessDenied, audit.Deny, "not-authorized-for-history"},
+		{"a stranger", stranger, tx.CodeAccessDenied, audit.Deny, "not-authorized-for-history"},
+	}
+	for _, tc := range cases {
+		raw := c.sign(tc.key, query)
+		// The mempool admits denials too: the block must record them.
+		if res := c.check(raw); res.Code != 0 {
+			t.Fatalf("%s: CheckTx %d %s", tc.who, res.Code, res.Log)
+		}
+		before, size := c.committed(), c.auditSize()
+		res := c.block(raw)
+		r := res.TxResults[0]
+		if tx.Code(r.Code) != tc.code || len(r.Data) != 32 {
+			t.Fatalf("%s: code %s, data %x", tc.who, tx.Code(r.Code), r.Data)
+		}
+		if c.auditSize() != size+1 {
+			t.Fatalf("%s: the query was not recorded", tc.who)
+		}
+		e, err := audit.Get(c.store.Working(), size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Action != audit.ActionAuditQuery || e.Actor != tc.key.ID || e.Patient != patient.ID || e.Decision != tc.decision || e.Reason.Rule != tc.rule {
+			t.Fatalf("%s: recorded %+v", tc.who, e)
+		}
+		// Besides the audit log, only the signer's nonce changed.
+		for _, k := range diffKeys(before, c.committed()) {
+			if k != nonceKey(tc.key.ID) && !strings.HasPrefix(k, "audit/") {
+				t.Fatalf("%s: the query changed %s", tc.who, k)
+			}
+		}
+	}
+
+	// Asking about someone who is not a patient is a bad request, refused
+	// before it reaches a block.
+	if res := c.check(c.signAt(patient, c.nonces[patient.ID]+1, &tx.QueryAuditHistory{Patient: auditor.ID})); tx.Code(res.Code) != tx.CodeInvalid {
+		t.Fatalf("query about an auditor: %d %s", res.Code, res.Log)
+	}
+	if res := c.check(c.signAt(patient, c.nonces[patient.ID]+1, &tx.QueryAuditHistory{Patient: "ccaaaaaaaaaaaaaaaaaaaaaaaa"})); tx.Code(res.Code) != tx.CodeNotFound {
+		t.Fatalf("query about nobody: %d %s", res.Code, res.Log)
+	}
 }

@@ -150,21 +150,36 @@ func (a *App) execute(st kv.Store, raw []byte, b block, m mode) result {
 	if m != modeRecheck || changesSigners(v.msg) {
 		inner := state.NewOverlay(outer)
 		var record *audit.Event
-		if events, record, err = a.dispatch(inner, signer, v, b); err != nil {
-			return failed(v.tx.Type, err)
+		events, record, err = a.dispatch(inner, signer, v, b)
+		if err != nil {
+			if record == nil || tx.CodeOf(err) != tx.CodeAccessDenied {
+				return failed(v.tx.Type, err)
+			}
+			// A denied access is an outcome the block must record, not a
+			// malformed request: the mempool admits it, and the block
+			// keeps its audit event (and nothing else of it) under the
+			// denial's code.
+			if m == modeCheck {
+				return a.admitted(v, outer)
+			}
+			inner.Discard()
+			res := failed(v.tx.Type, err)
+			if res.data, res.events, err = a.record(inner, *record); err != nil {
+				return failed(v.tx.Type, err)
+			}
+			if err := inner.Write(); err != nil {
+				return failed(v.tx.Type, err)
+			}
+			return res
 		}
 		// The audit log is written in blocks only: the mempool's view needs
 		// no sequence numbers, and a check has no block time to record.
 		if record != nil && m == modeDeliver {
-			seq, leaf, err := audit.Append(inner, *record)
-			if err != nil {
-				return failed(v.tx.Type, fmt.Errorf("record audit event: %w", err))
+			var auditEvents []abci.Event
+			if data, auditEvents, err = a.record(inner, *record); err != nil {
+				return failed(v.tx.Type, err)
 			}
-			data = leaf
-			events = append(events, abci.Event{Type: "audit", Attributes: []abci.EventAttribute{
-				{Key: "seq", Value: strconv.FormatUint(seq, 10), Index: true},
-				{Key: "leaf_hash", Value: hex.EncodeToString(leaf)},
-			}})
+			events = append(events, auditEvents...)
 		}
 		if err := inner.Write(); err != nil {
 			return failed(v.tx.Type, err)
@@ -191,11 +206,33 @@ func changesSigners(msg tx.Msg) bool {
 	return false
 }
 
+// admitted keeps a checked transaction's nonce use and admits it.
+func (a *App) admitted(v *validated, outer kv.Store) result {
+	if err := outer.(*state.Overlay).Write(); err != nil {
+		return failed(v.tx.Type, err)
+	}
+	return result{code: tx.CodeOK, typ: v.tx.Type}
+}
+
+// record appends an audit event and returns its leaf hash, for the
+// transaction's result data, and an "audit" event naming it.
+func (a *App) record(st kv.Store, e audit.Event) ([]byte, []abci.Event, error) {
+	seq, leaf, err := audit.Append(st, e)
+	if err != nil {
+		return nil, nil, fmt.Errorf("record audit event: %w", err)
+	}
+	return leaf, []abci.Event{{Type: "audit", Attributes: []abci.EventAttribute{
+		{Key: "seq", Value: strconv.FormatUint(seq, 10), Index: true},
+		{Key: "leaf_hash", Value: hex.EncodeToString(leaf)},
+		{Key: "decision", Value: e.Decision.String()},
+	}}}, nil
+}
+
 // dispatch hands an authenticated message to the module that owns it. It
 // returns the events to emit and, for what the audit log records, the
 // audit event (without its sequence number).
 func (a *App) dispatch(st kv.Store, signer identity.Signer, v *validated, b block) ([]abci.Event, *audit.Event, error) {
-	switch v.msg.(type) {
+	switch m := v.msg.(type) {
 	case *tx.RegisterActor, *tx.RotateKey, *tx.RevokeActor:
 		ev, err := identity.Apply(st, signer, v.tx.Signer, v.msg, b.height)
 		if err != nil {
@@ -213,6 +250,8 @@ func (a *App) dispatch(st kv.Store, signer identity.Signer, v *validated, b bloc
 			return nil, nil, err
 		}
 		return []abci.Event{consentEvent(ev)}, consentAuditEvent(ev, signer, b, v.hash), nil
+	case *tx.QueryAuditHistory:
+		return historyQuery(st, signer, m, b, v.hash)
 	}
 	return nil, nil, tx.Errorf(tx.CodeUnknownType, "no module handles %s", v.tx.Type)
 }

@@ -29,6 +29,8 @@ const (
 	// ActionBreakGlassOptOut records a patient turning the break-the-glass
 	// opt-out on or off: a consent change.
 	ActionBreakGlassOptOut Action = "breakglass.optout"
+	// ActionAuditQuery records a read of a patient's access history.
+	ActionAuditQuery Action = "audit.query"
 )
 
 // ActionInfo is what the log knows about an action: which fields its events
@@ -237,6 +239,10 @@ func builtinActions() []struct {
 			Description: "change to the break-the-glass opt-out",
 			// No BALP profile covers a privacy preference that is not a Consent resource.
 			FHIR: FHIRMapping{Type: rest, Subtype: []Coding{restful("update")}, Action: "U", UserType: codingAuthor, Flow: FlowToServer},
+		}},
+		{ActionAuditQuery, ActionInfo{
+			Description: "query of the access history",
+			FHIR:        FHIRMapping{Profile: ProfilePatientQuery, Type: rest, Subtype: []Coding{restful("search")}, Action: "E", UserType: codingAuthor, Flow: FlowToServer},
 		}},
 		{ActionConsentRevoke, ActionInfo{
 			Description: "revocation of a consent", TargetType: "Consent",

@@ -16,12 +16,13 @@ const (
 	OpRevoke          Operation = "revoke"           // revoke a consent
 	OpManageDelegates Operation = "manage-delegates" // add or remove delegations
 	OpOptOut          Operation = "opt-out"          // set or clear the break-the-glass opt-out
+	OpReadHistory     Operation = "read-history"     // read the patient's access history
 )
 
 // IsKnownOperation reports whether op is a delegable operation.
 func IsKnownOperation(op Operation) bool {
 	switch op {
-	case OpGrant, OpRevoke, OpManageDelegates, OpOptOut:
+	case OpGrant, OpRevoke, OpManageDelegates, OpOptOut, OpReadHistory:
 		return true
 	}
 	return false

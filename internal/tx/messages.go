@@ -22,7 +22,8 @@ const (
 // tests.
 func Types() []Type {
 	return []Type{TypeRegisterActor, TypeRotateKey, TypeRevokeActor,
-		TypeGrantConsent, TypeUpdateConsent, TypeRevokeConsent, TypeSetDelegate, TypeRemoveDelegate, TypeSetBreakGlassOptOut}
+		TypeGrantConsent, TypeUpdateConsent, TypeRevokeConsent, TypeSetDelegate, TypeRemoveDelegate, TypeSetBreakGlassOptOut,
+		TypeQueryAuditHistory}
 }
 
 func (t Type) String() string {
@@ -45,6 +46,8 @@ func (t Type) String() string {
 		return "delegate.remove"
 	case TypeSetBreakGlassOptOut:
 		return "breakglass.optout"
+	case TypeQueryAuditHistory:
+		return "audit.query"
 	}
 	return fmt.Sprintf("type_%d", uint32(t))
 }
@@ -196,7 +199,9 @@ func DecodeMsg(t Type, body []byte) (Msg, error) {
 		m = &RevokeActor{Actor: r.String(MaxIDLen), Reason: r.String(MaxReasonLen)}
 	default:
 		if m = decodeConsentMsg(t, r); m == nil {
-			return nil, Errorf(CodeUnknownType, "unknown message type %d", uint32(t))
+			if m = decodeAuditMsg(t, r); m == nil {
+				return nil, Errorf(CodeUnknownType, "unknown message type %d", uint32(t))
+			}
 		}
 	}
 	if err := r.Done(); err != nil {

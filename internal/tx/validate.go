@@ -58,6 +58,9 @@ func ValidateBasic(chainID string, t *Tx, m Msg) error {
 		}
 		return nil
 	}
+	if q, ok := m.(*QueryAuditHistory); ok {
+		return checkID("patient", q.Patient)
+	}
 	if handled, err := validateConsentMsg(t, m); handled {
 		return err
 	}

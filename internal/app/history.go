@@ -1,0 +1,61 @@
+package app
+
+import (
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/carechain/carechain/internal/audit"
+	"github.com/carechain/carechain/internal/consent"
+	"github.com/carechain/carechain/internal/consent/ledgerstate"
+	"github.com/carechain/carechain/internal/identity"
+	"github.com/carechain/carechain/internal/kv"
+	"github.com/carechain/carechain/internal/tx"
+)
+
+// Rules that decide a history query, as the audit log records them.
+const (
+	ruleHistoryPatient  = "patient"
+	ruleHistoryDelegate = "delegate"
+	ruleHistoryAuditor  = "auditor"
+	ruleHistoryDenied   = "not-authorized-for-history"
+)
+
+// historyQuery decides whether the signer may read the patient's access
+// history: the patient, a delegate whose delegation includes read-history
+// at the block's time, or an auditor the consortium admitted. Either way
+// the query is an audit event; a refusal is CodeAccessDenied and is kept on
+// the record.
+func historyQuery(st kv.Reader, signer identity.Signer, m *tx.QueryAuditHistory, b block, txHash [32]byte) ([]abci.Event, *audit.Event, error) {
+	patient, err := identity.Get(st, m.Patient)
+	if err != nil {
+		return nil, nil, err
+	}
+	if patient.Kind != tx.KindPatient {
+		return nil, nil, tx.Errorf(tx.CodeInvalid, "%s is a %s, not a patient", m.Patient, patient.Kind)
+	}
+	by := signer.Actor
+	e := &audit.Event{Height: uint64(b.height), Time: b.time, Actor: by.ID, ActorOrg: by.Org, Patient: m.Patient,
+		Action: audit.ActionAuditQuery, Decision: audit.Permit, TxHash: txHash[:]}
+	switch {
+	case by.ID == m.Patient:
+		e.Reason.Rule = ruleHistoryPatient
+	case by.Kind == tx.KindAuditor:
+		e.Reason.Rule = ruleHistoryAuditor
+	default:
+		delegations, err := ledgerstate.Delegations(st, m.Patient)
+		if err != nil {
+			return nil, nil, err
+		}
+		auth := consent.Authorize(consent.OperationRequest{Signer: by.ID, Patient: m.Patient, Operation: consent.OpReadHistory},
+			delegations, consent.Block{Height: b.height, Time: b.time})
+		if !auth.Allowed {
+			e.Decision, e.Reason.Rule = audit.Deny, ruleHistoryDenied
+			return nil, e, tx.Errorf(tx.CodeAccessDenied, "%s may not read the access history of %s: %s", by.ID, m.Patient, auth.Detail)
+		}
+		e.Reason.Rule = ruleHistoryDelegate
+	}
+	return []abci.Event{{Type: tx.TypeQueryAuditHistory.String(), Attributes: []abci.EventAttribute{
+		{Key: "patient", Value: m.Patient, Index: true},
+		{Key: "by", Value: by.ID, Index: true},
+		{Key: "rule", Value: e.Reason.Rule},
+	}}}, e, nil
+}
