@@ -203,3 +203,34 @@ type DecisionRequest struct {
 	AuthorOrg    string   `json:"author_org,omitempty"`
 	BreakGlass   bool     `json:"break_glass,omitempty"`
 }
+
+// HistoryRequest is the body of POST /v1/audit/history: a signed
+// audit.query transaction naming the patient, and the filters for the page.
+type HistoryRequest struct {
+	Tx     []byte        `json:"tx"`
+	Filter HistoryFilter `json:"filter"`
+}
+
+// HistoryFilter narrows a patient's history. Zero values match everything.
+type HistoryFilter struct {
+	From        time.Time `json:"from,omitzero"`
+	To          time.Time `json:"to,omitzero"`
+	Actor       string    `json:"actor,omitempty"`
+	Org         string    `json:"org,omitempty"`
+	Purpose     string    `json:"purpose,omitempty"`
+	Decision    string    `json:"decision,omitempty"` // permit, deny or empty for both
+	OldestFirst bool      `json:"oldest_first,omitempty"`
+	Limit       int       `json:"limit,omitempty"`
+	Cursor      string    `json:"cursor,omitempty"`
+}
+
+// HistoryPage is one page of a patient's access history, newest first
+// unless asked otherwise. Query is the transaction that recorded this read
+// of the history; it is in the history too.
+type HistoryPage struct {
+	Patient    string          `json:"patient"`
+	Height     int64           `json:"height"`
+	Query      TxResult        `json:"query"`
+	Events     json.RawMessage `json:"events"` // []audit.Event
+	NextCursor string          `json:"next_cursor,omitempty"`
+}

@@ -49,6 +49,7 @@ func commands() []command {
 		{"keys", "create and show key files (keys new, keys show)", runKeys},
 		{"identity", "register, show, rotate and revoke identities", runIdentity},
 		{"consent", "grant, revoke, list, show, import and check consents; delegates; opt-out", runConsent},
+		{"audit", "read a patient's access history (audited) and export it", runAudit},
 		{"bench", "measure committed transactions per second against a baseline", runBench},
 		{"version", "print the version", runVersion},
 	}

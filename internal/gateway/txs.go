@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -35,38 +36,47 @@ func (g *Gateway) submit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, tx.CodeInvalid, "wait must be sync or commit")
 		return
 	}
-	hash := tx.Hash(req.Tx)
+	res, status, err := g.submitAndWait(r.Context(), req.Tx, wait != "sync")
+	if err != nil {
+		writeError(w, status, tx.CodeInternal, err.Error())
+		return
+	}
+	writeTxResult(w, *res)
+}
+
+// submitAndWait hands raw to the mempool and, if untilCommit, waits for
+// the block that commits it. A rejection is a result with its code; an
+// error comes with the HTTP status to answer it with.
+func (g *Gateway) submitAndWait(ctx context.Context, raw []byte, untilCommit bool) (*client.TxResult, int, error) {
+	hash := tx.Hash(raw)
 	var ch <-chan abci.TxResult
-	if wait != "sync" {
+	if untilCommit {
 		var cancel func()
 		ch, cancel = g.waiters.wait(hash)
 		defer cancel()
 	}
-	res, err := g.rpc.BroadcastTxSync(r.Context(), req.Tx)
+	res, err := g.rpc.BroadcastTxSync(ctx, raw)
 	if err != nil {
 		status := http.StatusServiceUnavailable
 		if strings.Contains(err.Error(), "tx already exists in cache") {
 			status = http.StatusConflict
 		}
-		writeError(w, status, tx.CodeInternal, "submit: "+err.Error())
-		return
+		return nil, status, fmt.Errorf("submit: %w", err)
 	}
-	out := client.TxResult{Hash: hex.EncodeToString(hash[:]), Code: res.Code, CodeName: tx.Code(res.Code).String(), Log: res.Log}
-	if res.Code != 0 || wait == "sync" {
-		writeTxResult(w, out)
-		return
+	out := &client.TxResult{Hash: hex.EncodeToString(hash[:]), Code: res.Code, CodeName: tx.Code(res.Code).String(), Log: res.Log}
+	if res.Code != 0 || !untilCommit {
+		return out, http.StatusOK, nil
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), commitTimeout)
+	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
 	select {
 	case committed := <-ch:
 		out.Height = committed.Height
 		out.Code, out.CodeName, out.Log = committed.Result.Code, tx.Code(committed.Result.Code).String(), committed.Result.Log
 		out.Events = events(committed.Result.Events)
-		writeTxResult(w, out)
+		return out, http.StatusOK, nil
 	case <-ctx.Done():
-		writeError(w, http.StatusGatewayTimeout, tx.CodeInternal,
-			"transaction "+out.Hash+" was admitted but not committed in time; look it up with GET /v1/txs/"+out.Hash)
+		return nil, http.StatusGatewayTimeout, fmt.Errorf("transaction %s was admitted but not committed in time; look it up with GET /v1/txs/%s", out.Hash, out.Hash)
 	}
 }
 
