@@ -3,8 +3,11 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/signal"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/carechain/carechain/client"
@@ -117,19 +120,24 @@ func printHistory(e *env, events []audit.Event) {
 	}
 	fmt.Fprintf(e.stdout, "%-6s %-20s %-19s %-28s %-8s %-7s %s\n", "SEQ", "TIME", "ACTION", "ACTOR", "PURPOSE", "RESULT", "REASON / TARGET")
 	for _, ev := range events {
-		what := ev.Reason.String()
-		if ev.Target != "" {
-			what += " " + ev.Target
-		}
-		if len(ev.RecordIDs) > 0 {
-			what += " records " + strings.Join(ev.RecordIDs, ",")
-		}
-		if ev.BreakGlass {
-			what = "BREAK-THE-GLASS " + what
-		}
-		fmt.Fprintf(e.stdout, "%-6d %-20s %-19s %-28s %-8s %-7s %s\n", ev.Seq, ev.Time.UTC().Format(time.RFC3339), ev.Action, ev.Actor,
-			orDash(ev.Purpose), ev.Decision, what)
+		printEventLine(e, ev)
 	}
+}
+
+// printEventLine prints one event in the columns printHistory heads.
+func printEventLine(e *env, ev audit.Event) {
+	what := ev.Reason.String()
+	if ev.Target != "" {
+		what += " " + ev.Target
+	}
+	if len(ev.RecordIDs) > 0 {
+		what += " records " + strings.Join(ev.RecordIDs, ",")
+	}
+	if ev.BreakGlass {
+		what = "BREAK-THE-GLASS " + what
+	}
+	fmt.Fprintf(e.stdout, "%-6d %-20s %-19s %-28s %-8s %-7s %s\n", ev.Seq, ev.Time.UTC().Format(time.RFC3339), ev.Action, ev.Actor,
+		orDash(ev.Purpose), ev.Decision, what)
 }
 
 func orDash(s string) string {
@@ -151,4 +159,42 @@ func printAuditBundle(e *env, events []audit.Event) error {
 		entries = append(entries, map[string]json.RawMessage{"resource": b})
 	}
 	return printJSON(e.stdout, map[string]any{"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries})
+}
+
+func init() { auditSubcommands["watch"] = runAuditWatch }
+
+func runAuditWatch(e *env, args []string) error {
+	fs := newFlags(e, "audit watch", "audit watch --key FILE [--patient ID] [--json]")
+	connect := nodeFlags(e, "audit watch", fs)
+	keyPath := fs.String("key", "", "key file of the reader: the patient, a delegate allowed to read the history, or an auditor")
+	patient := fs.String("patient", "", "whose accesses (default: the key's own)")
+	asJSON := fs.Bool("json", false, "print each event as a line of JSON")
+	if _, err := parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	k, err := loadKey("key", *keyPath)
+	if err != nil {
+		return err
+	}
+	if *patient == "" {
+		*patient = k.ID
+	}
+	c, err := connect()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(e.ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Fprintf(e.stderr, "watching accesses to %s's records; Ctrl-C to stop\n", *patient)
+	err = c.WatchAccess(ctx, k, *patient, func(ev client.AccessEvent) error {
+		if *asJSON {
+			return json.NewEncoder(e.stdout).Encode(ev.Event)
+		}
+		printEventLine(e, ev.Event)
+		return nil
+	})
+	if ctx.Err() != nil {
+		return nil // stopped by the user
+	}
+	return err
 }
