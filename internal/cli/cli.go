@@ -49,7 +49,8 @@ func commands() []command {
 		{"keys", "create and show key files (keys new, keys show)", runKeys},
 		{"identity", "register, show, rotate and revoke identities", runIdentity},
 		{"consent", "grant, revoke, list, show, import and check consents; delegates; opt-out", runConsent},
-		{"audit", "read a patient's access history (audited) and export it", runAudit},
+		{"audit", "read a patient's access history (audited), export it, prove an event", runAudit},
+		{"verify", "check an audit proof bundle offline against the genesis", runVerify},
 		{"bench", "measure committed transactions per second against a baseline", runBench},
 		{"version", "print the version", runVersion},
 	}

@@ -1,0 +1,169 @@
+package gateway_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cometbft/cometbft/types"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/carechain/carechain/client"
+	"github.com/carechain/carechain/internal/audit"
+	"github.com/carechain/carechain/internal/consent"
+	"github.com/carechain/carechain/internal/keyfile"
+	"github.com/carechain/carechain/internal/node"
+	"github.com/carechain/carechain/internal/proof"
+	"github.com/carechain/carechain/internal/tx"
+)
+
+// grantFor has patient grant grantee access and returns the sequence
+// number of the audit event the grant recorded, read from the result's
+// audit event.
+func grantFor(t testing.TB, c *client.Client, patient, grantee *keyfile.Key) uint64 {
+	t.Helper()
+	grant := consent.Consent{Status: consent.StatusActive, Patient: patient.ID, Provision: consent.Provision{Type: consent.Permit,
+		Actors: []consent.Actor{consent.Identity(grantee.ID)}, Actions: []consent.Action{consent.ActionAccess},
+		Purposes: []consent.Purpose{consent.PurposeTreatment}}}
+	res, err := c.Send(context.Background(), patient, &tx.GrantConsent{Patient: patient.ID, Consent: consent.Encode(grant)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range res.Events {
+		if e.Type == "audit" {
+			seq, err := strconv.ParseUint(e.Attributes["seq"], 10, 64)
+			if err != nil {
+				t.Fatalf("audit event seq %q: %v", e.Attributes["seq"], err)
+			}
+			return seq
+		}
+	}
+	t.Fatalf("grant result has no audit event: %+v", res.Events)
+	return 0
+}
+
+// TestAuditProofBundle fetches the bundle of a consent grant right after
+// it commits and verifies it offline against the genesis file on disk.
+func TestAuditProofBundle(t *testing.T) {
+	n := startNode(t)
+	c := client.New(n.APIURL)
+	ctx := context.Background()
+	patient := register(t, c, tx.KindPatient, nil)
+	doctor := register(t, c, tx.KindPatient, nil)
+	first := grantFor(t, c, patient, doctor)
+	second := grantFor(t, c, patient, doctor)
+
+	genesis, err := types.GenesisDocFromFile(n.Comet.Config().GenesisFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, seq := range []uint64{first, second} {
+		data, err := c.AuditProof(ctx, seq)
+		if err != nil {
+			t.Fatalf("proof of %d: %v", seq, err)
+		}
+		ev, err := proof.Verify(data, genesis)
+		if err != nil {
+			t.Fatalf("proof of %d: %v", seq, err)
+		}
+		if ev.Seq != seq || ev.Action != audit.ActionConsentGrant || ev.Patient != patient.ID || ev.Actor != patient.ID {
+			t.Fatalf("proof of %d proves %+v", seq, ev)
+		}
+	}
+
+	// Unknown events are 404, malformed ids 400.
+	var ce *client.Error
+	if _, err := c.AuditProof(ctx, 1<<40); !errors.As(err, &ce) || ce.HTTPStatus != 404 || tx.Code(ce.Code) != tx.CodeNotFound {
+		t.Fatalf("proof of a missing event: %v", err)
+	}
+	if status, body := get(t, n.APIURL+"/v1/audit/first/proof"); status != 400 {
+		t.Fatalf("malformed id: %d %s", status, body)
+	}
+}
+
+// BenchmarkAuditProof measures building a bundle on a single-validator
+// node, through the gateway as a client sees it, and reports its size.
+func BenchmarkAuditProof(b *testing.B) {
+	home := b.TempDir() + "/node"
+	if _, err := node.Init(home, "gateway-test", freeBaseTB(b)); err != nil {
+		b.Fatal(err)
+	}
+	n, err := node.Start(home, node.Options{NoMetrics: true, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = n.Stop() })
+	c := client.New(n.APIURL)
+	ctx := context.Background()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if s, err := c.Status(ctx); err == nil && s.Height >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("node did not commit a block in time")
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
+	}
+	patient := registerPatient(b, c)
+	doctor := registerPatient(b, c)
+	var seq uint64
+	for i := 0; i < 8; i++ {
+		seq = grantFor(b, c, patient, doctor)
+	}
+	// The first request waits for the block that signs the event's state.
+	data, err := c.AuditProof(ctx, seq)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if data, err = c.AuditProof(ctx, seq); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(data)), "bundle-bytes")
+}
+
+// registerPatient is register for benchmarks.
+func registerPatient(tb testing.TB, c *client.Client) *keyfile.Key {
+	tb.Helper()
+	k, err := keyfile.Generate()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := c.Send(context.Background(), k, tx.NewRegistration("gateway-test", tx.KindPatient, "", "", k.Sign, k.HPKEPublic())); err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
+
+// freeBaseTB is freeBase for benchmarks: a port P with P, P+1 and P+2 free.
+func freeBaseTB(tb testing.TB) int {
+	tb.Helper()
+	for i := 0; i < 50; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		base := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		ok := base < 65000
+		for p := base; ok && p < base+3; p++ {
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+			if err != nil {
+				ok = false
+				break
+			}
+			l.Close()
+		}
+		if ok {
+			return base
+		}
+	}
+	tb.Fatal("no free ports")
+	return 0
+}
