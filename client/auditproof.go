@@ -2,22 +2,37 @@ package client
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 
+	"github.com/carechain/carechain/internal/keyfile"
 	"github.com/carechain/carechain/internal/proof"
+	"github.com/carechain/carechain/internal/tx"
 )
 
-// AuditProof fetches the proof bundle of audit event seq (see
-// docs/proof-bundle.md) and returns it exactly as the node encoded it,
-// ready to store. The node is not trusted: whoever relies on the bundle
+// AuditProof fetches the proof bundle of audit event seq, an event about
+// patient (see docs/proof-bundle.md), and returns it exactly as the node
+// encoded it, ready to store. Reading it is reading the patient's history:
+// the request carries key's signed audit.query, which the ledger must
+// permit and records. The node is not trusted: whoever relies on the bundle
 // checks it with proof.Verify (or 'carechain verify') against the chain's
 // genesis. AuditProof only checks that it is a well-formed bundle for seq.
-func (c *Client) AuditProof(ctx context.Context, seq uint64) ([]byte, error) {
+func (c *Client) AuditProof(ctx context.Context, key *keyfile.Key, patient string, seq uint64) ([]byte, error) {
+	chainID, err := c.ChainID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := c.Nonce(ctx, key.ID)
+	if err != nil {
+		return nil, err
+	}
+	query := tx.Build(chainID, key.ID, n.Next, &tx.QueryAuditHistory{Patient: patient}, key.Sign)
 	var raw json.RawMessage
-	if err := c.do(ctx, http.MethodGet, "/v1/audit/"+strconv.FormatUint(seq, 10)+"/proof", nil, &raw); err != nil {
+	path := "/v1/audit/" + strconv.FormatUint(seq, 10) + "/proof?tx=" + base64.RawURLEncoding.EncodeToString(query)
+	if err := c.do(ctx, http.MethodGet, path, nil, &raw); err != nil {
 		return nil, err
 	}
 	data := append([]byte(raw), '\n')

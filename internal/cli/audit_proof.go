@@ -9,22 +9,27 @@ func init() { auditSubcommands["proof"] = runAuditProof }
 // runAuditProof prints the proof bundle of one audit event, as the node
 // encoded it, for 'carechain verify' to check offline.
 //
-// The key is required now so that scripts keep working when reading a
-// proof becomes an audited, authorized query like reading a history; today
-// the node does not ask for it. The bundle holds the event itself (actor,
-// pseudonymous patient, action, purpose, decision): whoever gets the file
-// learns that one event, nothing else of the log.
+// Reading a proof is reading the patient's history: the key signs an
+// audit.query that the ledger must permit (the patient, a delegate allowed
+// to read the history, or an auditor) and records. The bundle holds the
+// event itself (actor, pseudonymous patient, action, purpose, decision):
+// whoever gets the file learns that one event, nothing else of the log.
 func runAuditProof(e *env, args []string) error {
-	fs := newFlags(e, "audit proof", "audit proof --key FILE [--node URL | --home DIR] EVENT_ID > bundle.json")
+	fs := newFlags(e, "audit proof", "audit proof --key FILE [--patient ID] [--node URL | --home DIR] EVENT_ID > bundle.json")
 	connect := nodeFlags(e, "audit proof", fs)
-	keyPath := fs.String("key", "", "key file of the reader (will authorize the read; not yet sent)")
+	keyPath := fs.String("key", "", "key file of the reader: the patient, a delegate allowed to read the history, or an auditor")
+	patient := fs.String("patient", "", "the event's patient (default: the key's own)")
 	_ = fs.Bool("json", false, "accepted for consistency: the bundle is JSON already")
 	pos, err := parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	if _, err := loadKey("key", *keyPath); err != nil {
+	k, err := loadKey("key", *keyPath)
+	if err != nil {
 		return err
+	}
+	if *patient == "" {
+		*patient = k.ID
 	}
 	seq, err := strconv.ParseUint(pos[0], 10, 64)
 	if err != nil {
@@ -35,7 +40,7 @@ func runAuditProof(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	data, err := c.AuditProof(e.ctx, seq)
+	data, err := c.AuditProof(e.ctx, k, *patient, seq)
 	if err != nil {
 		return err
 	}

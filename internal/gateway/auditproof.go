@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/cometbft/cometbft/types"
 
+	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/audit"
 	"github.com/carechain/carechain/internal/proof"
 	"github.com/carechain/carechain/internal/tx"
@@ -40,6 +42,9 @@ func (g *Gateway) auditProof(w http.ResponseWriter, r *http.Request) {
 	}
 	if g.state == nil {
 		writeStateError(w, errNoState)
+		return
+	}
+	if !g.authorizeEventRead(w, r, seq) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), proofWait)
@@ -185,4 +190,51 @@ func (g *Gateway) lightBlock(ctx context.Context, h int64) (proof.LightBlock, er
 	}
 	sh := c.SignedHeader
 	return proof.NewLightBlock(&sh, set), nil
+}
+
+// authorizeEventRead lets a proof be read only as a read of the event's
+// patient's history: the request carries a signed audit.query for that
+// patient (?tx=, base64url), which the ledger must permit and records. An
+// event about another patient answers as if it did not exist, so a reader
+// learns nothing of other patients' logs. It writes the refusal itself.
+func (g *Gateway) authorizeEventRead(w http.ResponseWriter, r *http.Request, seq uint64) bool {
+	raw, err := base64.RawURLEncoding.DecodeString(r.URL.Query().Get("tx"))
+	if err != nil || len(raw) == 0 {
+		writeError(w, http.StatusUnauthorized, tx.CodeUnauthorized,
+			"a proof is read like the patient's history: pass ?tx= with a signed audit.query for the event's patient (base64url)")
+		return false
+	}
+	q, err := historyQuery(client.HistoryRequest{Tx: raw})
+	if err != nil {
+		writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
+		return false
+	}
+	snap, _, err := g.latest()
+	if err != nil {
+		writeStateError(w, err)
+		return false
+	}
+	ev, err := audit.Get(snap, seq)
+	if errors.Is(err, audit.ErrNotFound) || (err == nil && ev.Patient != q.Patient) {
+		writeError(w, http.StatusNotFound, tx.CodeNotFound, fmt.Sprintf("patient %s has no audit event %d", q.Patient, seq))
+		return false
+	}
+	if err != nil {
+		writeStateError(w, err)
+		return false
+	}
+	res, status, err := g.submitAndWait(r.Context(), raw, true)
+	if err != nil {
+		writeError(w, status, tx.CodeInternal, err.Error())
+		return false
+	}
+	if res.Code != 0 {
+		status := http.StatusUnprocessableEntity
+		if tx.Code(res.Code) == tx.CodeAccessDenied {
+			status = http.StatusForbidden
+		}
+		writeError(w, status, tx.Code(res.Code), res.Log)
+		return false
+	}
+	return true
 }

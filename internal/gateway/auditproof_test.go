@@ -61,7 +61,7 @@ func TestAuditProofBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, seq := range []uint64{first, second} {
-		data, err := c.AuditProof(ctx, seq)
+		data, err := c.AuditProof(ctx, patient, patient.ID, seq)
 		if err != nil {
 			t.Fatalf("proof of %d: %v", seq, err)
 		}
@@ -76,8 +76,20 @@ func TestAuditProofBundle(t *testing.T) {
 
 	// Unknown events are 404, malformed ids 400.
 	var ce *client.Error
-	if _, err := c.AuditProof(ctx, 1<<40); !errors.As(err, &ce) || ce.HTTPStatus != 404 || tx.Code(ce.Code) != tx.CodeNotFound {
+	if _, err := c.AuditProof(ctx, patient, patient.ID, 1<<40); !errors.As(err, &ce) || ce.HTTPStatus != 404 || tx.Code(ce.Code) != tx.CodeNotFound {
 		t.Fatalf("proof of a missing event: %v", err)
+	}
+	// Reading a proof is reading the patient's history: a stranger is
+	// refused (and the attempt recorded), an event of another patient is
+	// as good as missing, and no query at all is unauthorized.
+	if _, err := c.AuditProof(ctx, doctor, patient.ID, first); !errors.As(err, &ce) || ce.HTTPStatus != 403 || tx.Code(ce.Code) != tx.CodeAccessDenied {
+		t.Fatalf("stranger's proof: %v", err)
+	}
+	if _, err := c.AuditProof(ctx, doctor, doctor.ID, first); !errors.As(err, &ce) || ce.HTTPStatus != 404 {
+		t.Fatalf("proof of another patient's event: %v", err)
+	}
+	if status, body := get(t, n.APIURL+"/v1/audit/0/proof"); status != 401 {
+		t.Fatalf("proof without a query: %d %s", status, body)
 	}
 	if status, body := get(t, n.APIURL+"/v1/audit/first/proof"); status != 400 {
 		t.Fatalf("malformed id: %d %s", status, body)
@@ -115,13 +127,13 @@ func BenchmarkAuditProof(b *testing.B) {
 		seq = grantFor(b, c, patient, doctor)
 	}
 	// The first request waits for the block that signs the event's state.
-	data, err := c.AuditProof(ctx, seq)
+	data, err := c.AuditProof(ctx, patient, patient.ID, seq)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		if data, err = c.AuditProof(ctx, seq); err != nil {
+		if data, err = c.AuditProof(ctx, patient, patient.ID, seq); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -301,7 +301,7 @@ func nodeBundle(t *testing.T) ([]byte, proof.LightBlock) {
 	for i := 0; i < 3; i++ {
 		seqs = append(seqs, grant(t, c, patient, doctor))
 	}
-	good, err := c.AuditProof(ctx, seqs[1])
+	good, err := c.AuditProof(ctx, patient, patient.ID, seqs[1])
 	if err != nil {
 		t.Fatal(err)
 	}
