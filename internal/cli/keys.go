@@ -61,8 +61,9 @@ func runKeysNew(e *env, args []string) error {
 }
 
 func runKeysShow(e *env, args []string) error {
-	fs := newFlags(e, "keys show", "keys show --key FILE [--json]")
+	fs := newFlags(e, "keys show", "keys show --key FILE [--id | --json]")
 	path := fs.String("key", "", "key file")
+	onlyID := fs.Bool("id", false, "print only the actor id, for use in scripts: --to $(carechain keys show --key k.json --id)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
@@ -75,6 +76,10 @@ func runKeysShow(e *env, args []string) error {
 		return err
 	}
 	v := keyView(k, *path)
+	if *onlyID {
+		fmt.Fprintln(e.stdout, v.ID)
+		return nil
+	}
 	if *asJSON {
 		return printJSON(e.stdout, v)
 	}

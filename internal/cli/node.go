@@ -166,11 +166,21 @@ func runStatus(e *env, args []string) error {
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
+	// A node started a moment ago may not have written its home yet.
+	deadline := time.Now().Add(*wait)
 	c, err := connect()
+	for err != nil && time.Now().Before(deadline) {
+		select {
+		case <-e.ctx.Done():
+			return e.ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		c, err = connect()
+	}
 	if err != nil {
 		return err
 	}
-	s, err := waitForStatus(e.ctx, c, *wait)
+	s, err := waitForStatus(e.ctx, c, time.Until(deadline))
 	if err != nil {
 		return withHint(err, "is the node running? start it with 'carechain start'")
 	}
