@@ -51,6 +51,7 @@ func commands() []command {
 		{"consent", "grant, revoke, list, show, import and check consents; delegates; opt-out", runConsent},
 		{"audit", "read a patient's access history (audited), export it, prove an event", runAudit},
 		{"verify", "check an audit proof bundle offline against the genesis", runVerify},
+		{"check", "check a stopped node's stores offline and name anything changed", runCheck},
 		{"bench", "measure committed transactions per second against a baseline", runBench},
 		{"version", "print the version", runVersion},
 	}

@@ -60,7 +60,9 @@ type Node struct {
 	stopping atomic.Bool
 }
 
-// Start runs the node in home until Stop is called.
+// Start runs the node in home until Stop is called. Before CometBFT opens
+// the stores it checks a few records of each (check.Startup) and refuses a
+// corrupted one with an error that names it.
 func Start(home string, opt Options) (*Node, error) {
 	cfg, err := LoadConfig(home)
 	if err != nil {
@@ -87,6 +89,10 @@ func Start(home string, opt Options) (*Node, error) {
 	} else {
 		n.store, err = state.Open(filepath.Join(home, AppDataDir))
 		if err != nil {
+			return nil, err
+		}
+		if err := n.checkStores(home, ccfg); err != nil {
+			n.store.Close()
 			return nil, err
 		}
 		reg := opt.Registerer
