@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -26,6 +25,7 @@ import (
 	"github.com/carechain/carechain/internal/identity"
 	"github.com/carechain/carechain/internal/keyfile"
 	"github.com/carechain/carechain/internal/node"
+	"github.com/carechain/carechain/internal/nodetest"
 	"github.com/carechain/carechain/internal/state"
 	"github.com/carechain/carechain/internal/tx"
 )
@@ -64,7 +64,7 @@ func buildFixture() (*fixture, error) {
 	}
 	fixtureDir = dir
 	f := &fixture{home: filepath.Join(dir, "node")}
-	base, err := freeBase()
+	base, err := nodetest.FreeBasePort()
 	if err != nil {
 		return nil, err
 	}
@@ -437,29 +437,4 @@ func TestCLI(t *testing.T) {
 	errOut.Reset()
 	cli.Main(context.Background(), []string{"check", "--home", h}, &out, &errOut)
 	t.Logf("changed home:\n%s%s", out.String(), errOut.String())
-}
-
-// freeBase finds three consecutive free loopback ports for a node.
-func freeBase() (int, error) {
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		base := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		ok := base < 65000
-		for p := base; ok && p < base+3; p++ {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return base, nil
-		}
-	}
-	return 0, errors.New("no free ports")
 }

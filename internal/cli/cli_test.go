@@ -3,8 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net"
+	"github.com/carechain/carechain/internal/nodetest"
 	"os"
 	"os/exec"
 	"strconv"
@@ -29,7 +28,7 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
-			port, err := freeBasePort()
+			port, err := nodetest.FreeBasePort()
 			if err != nil {
 				return err
 			}
@@ -85,32 +84,4 @@ func cmdExpand(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	out := os.Expand(ts.ReadFile(args[0]), ts.Getenv)
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(out), 0o644))
-}
-
-// freeBasePort finds P such that P, P+1 and P+2 are free on 127.0.0.1.
-func freeBasePort() (int, error) {
-	for attempt := 0; attempt < 50; attempt++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		base := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if base > 65000 {
-			continue
-		}
-		free := true
-		for p := base; p < base+3; p++ {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				free = false
-				break
-			}
-			l.Close()
-		}
-		if free {
-			return base, nil
-		}
-	}
-	return 0, fmt.Errorf("no three consecutive free ports found")
 }

@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"context"
 	"errors"
-	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -100,7 +99,7 @@ func TestAuditProofBundle(t *testing.T) {
 // node, through the gateway as a client sees it, and reports its size.
 func BenchmarkAuditProof(b *testing.B) {
 	home := b.TempDir() + "/node"
-	if _, err := node.Init(home, "gateway-test", freeBaseTB(b)); err != nil {
+	if _, err := node.Init(home, "gateway-test", freeBase(b)); err != nil {
 		b.Fatal(err)
 	}
 	n, err := node.Start(home, node.Options{NoMetrics: true, Registerer: prometheus.NewRegistry()})
@@ -151,31 +150,4 @@ func registerPatient(tb testing.TB, c *client.Client) *keyfile.Key {
 		tb.Fatal(err)
 	}
 	return k
-}
-
-// freeBaseTB is freeBase for benchmarks: a port P with P, P+1 and P+2 free.
-func freeBaseTB(tb testing.TB) int {
-	tb.Helper()
-	for i := 0; i < 50; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		base := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		ok := base < 65000
-		for p := base; ok && p < base+3; p++ {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	tb.Fatal("no free ports")
-	return 0
 }

@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/keyfile"
 	"github.com/carechain/carechain/internal/node"
+	"github.com/carechain/carechain/internal/nodetest"
 	"github.com/carechain/carechain/internal/tx"
 )
 
@@ -45,32 +44,6 @@ func startNode(t *testing.T) *node.Node {
 		}
 		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
 	}
-}
-
-func freeBase(t *testing.T) int {
-	t.Helper()
-	for i := 0; i < 50; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		base := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		ok := base < 65000
-		for p := base; ok && p < base+3; p++ {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatal("no free ports")
-	return 0
 }
 
 func get(t *testing.T, url string) (int, []byte) {
@@ -193,4 +166,13 @@ func TestSubmitWaitsForCommitAndProvesState(t *testing.T) {
 	if n, err := c.Nonce(ctx, k.ID); err != nil || n.Last != 1 || n.Next != 2 {
 		t.Fatalf("nonce = %+v, %v", n, err)
 	}
+}
+
+func freeBase(tb testing.TB) int {
+	tb.Helper()
+	base, err := nodetest.FreeBasePort()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return base
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,6 +23,7 @@ import (
 	"github.com/carechain/carechain/internal/consent"
 	"github.com/carechain/carechain/internal/keyfile"
 	"github.com/carechain/carechain/internal/node"
+	"github.com/carechain/carechain/internal/nodetest"
 	"github.com/carechain/carechain/internal/proof"
 	"github.com/carechain/carechain/internal/tx"
 )
@@ -400,28 +400,11 @@ func grant(t testing.TB, c *client.Client, patient, grantee *keyfile.Key) uint64
 	return 0
 }
 
-func freeBase(t testing.TB) int {
-	t.Helper()
-	for i := 0; i < 50; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		base := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		ok := base < 65000
-		for p := base; ok && p < base+3; p++ {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return base
-		}
+func freeBase(tb testing.TB) int {
+	tb.Helper()
+	base, err := nodetest.FreeBasePort()
+	if err != nil {
+		tb.Fatal(err)
 	}
-	t.Fatal("no free ports")
-	return 0
+	return base
 }
