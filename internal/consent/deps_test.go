@@ -1,74 +1,17 @@
 package consent
 
 import (
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/carechain/carechain/internal/puritytest"
 )
 
 // TestPurity enforces the package promise: the non-test code imports no
 // network, file system, randomness or consensus engine, and never reads
 // the clock. Tests may; they are not part of consensus.
 func TestPurity(t *testing.T) {
-	forbiddenImports := []string{"net", "os", "os/exec", "math/rand", "math/rand/v2", "crypto/rand", "syscall", "unsafe", "reflect"}
-	forbiddenPrefixes := []string{"net/", "github.com/cometbft/", "github.com/tendermint/"}
-	forbiddenTime := map[string]bool{"Now": true, "Since": true, "Until": true, "Sleep": true,
-		"Tick": true, "After": true, "AfterFunc": true, "NewTimer": true, "NewTicker": true}
-
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fset := token.NewFileSet()
-	checked := 0
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checked++
-		timeName := ""
-		for _, imp := range f.Imports {
-			path, _ := strconv.Unquote(imp.Path.Value)
-			for _, bad := range forbiddenImports {
-				if path == bad {
-					t.Errorf("%s imports %s", name, path)
-				}
-			}
-			for _, bad := range forbiddenPrefixes {
-				if strings.HasPrefix(path, bad) {
-					t.Errorf("%s imports %s", name, path)
-				}
-			}
-			if path == "time" {
-				timeName = "time"
-				if imp.Name != nil {
-					timeName = imp.Name.Name
-				}
-			}
-		}
-		if timeName == "" {
-			continue
-		}
-		ast.Inspect(f, func(n ast.Node) bool {
-			sel, ok := n.(*ast.SelectorExpr)
-			if !ok {
-				return true
-			}
-			if id, ok := sel.X.(*ast.Ident); ok && id.Name == timeName && forbiddenTime[sel.Sel.Name] {
-				t.Errorf("%s: %s uses time.%s: the only clock is the block time", name, fset.Position(sel.Pos()), sel.Sel.Name)
-			}
-			return true
-		})
-	}
-	if checked == 0 {
-		t.Fatal("no source files checked")
-	}
+	puritytest.Check(t, puritytest.Rules{
+		Forbidden: []string{"net", "os", "math/rand", "crypto/rand", "syscall", "unsafe", "reflect",
+			"github.com/cometbft", "github.com/tendermint"},
+	})
 }
