@@ -5,16 +5,14 @@ import (
 	"errors"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/cometbft/cometbft/types"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/audit"
 	"github.com/carechain/carechain/internal/consent"
 	"github.com/carechain/carechain/internal/keyfile"
-	"github.com/carechain/carechain/internal/node"
+	"github.com/carechain/carechain/internal/nodetest"
 	"github.com/carechain/carechain/internal/proof"
 	"github.com/carechain/carechain/internal/tx"
 )
@@ -98,27 +96,9 @@ func TestAuditProofBundle(t *testing.T) {
 // BenchmarkAuditProof measures building a bundle on a single-validator
 // node, through the gateway as a client sees it, and reports its size.
 func BenchmarkAuditProof(b *testing.B) {
-	home := b.TempDir() + "/node"
-	if _, err := node.Init(home, "gateway-test", freeBase(b)); err != nil {
-		b.Fatal(err)
-	}
-	n, err := node.Start(home, node.Options{NoMetrics: true, Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = n.Stop() })
+	n := nodetest.Start(b, b.TempDir()+"/node", "gateway-test")
 	c := client.New(n.APIURL)
 	ctx := context.Background()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if s, err := c.Status(ctx); err == nil && s.Height >= 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("node did not commit a block in time")
-		}
-		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
-	}
 	patient := registerPatient(b, c)
 	doctor := registerPatient(b, c)
 	var seq uint64

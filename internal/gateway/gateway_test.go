@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/keyfile"
 	"github.com/carechain/carechain/internal/node"
@@ -24,26 +22,7 @@ import (
 // startNode runs a real single-validator node in this process.
 func startNode(t *testing.T) *node.Node {
 	t.Helper()
-	home := filepath.Join(t.TempDir(), "node")
-	if _, err := node.Init(home, "gateway-test", freeBase(t)); err != nil {
-		t.Fatal(err)
-	}
-	n, err := node.Start(home, node.Options{NoMetrics: true, Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Stop() })
-	c := client.New(n.APIURL)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if s, err := c.Status(context.Background()); err == nil && s.Height >= 1 {
-			return n
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("node did not commit a block in time")
-		}
-		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
-	}
+	return nodetest.Start(t, filepath.Join(t.TempDir(), "node"), "gateway-test")
 }
 
 func get(t *testing.T, url string) (int, []byte) {
@@ -166,13 +145,4 @@ func TestSubmitWaitsForCommitAndProvesState(t *testing.T) {
 	if n, err := c.Nonce(ctx, k.ID); err != nil || n.Last != 1 || n.Next != 2 {
 		t.Fatalf("nonce = %+v, %v", n, err)
 	}
-}
-
-func freeBase(tb testing.TB) int {
-	tb.Helper()
-	base, err := nodetest.FreeBasePort()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return base
 }

@@ -3,9 +3,17 @@
 package nodetest
 
 import (
+	"context"
 	"errors"
 	"net"
 	"strconv"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/carechain/carechain/client"
+	"github.com/carechain/carechain/internal/node"
 )
 
 // FreeBasePort returns P such that P, P+1 and P+2 are free on 127.0.0.1:
@@ -36,4 +44,34 @@ func FreeBasePort() (int, error) {
 		}
 	}
 	return 0, errors.New("no three consecutive free loopback ports")
+}
+
+// Start creates a single-validator node for chainID in home (which must be
+// new) on free loopback ports, runs it in this process, stops it when the
+// test ends, and returns once it has committed its first block.
+func Start(tb testing.TB, home, chainID string) *node.Node {
+	tb.Helper()
+	base, err := FreeBasePort()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := node.Init(home, chainID, base); err != nil {
+		tb.Fatal(err)
+	}
+	n, err := node.Start(home, node.Options{NoMetrics: true, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = n.Stop() })
+	c := client.New(n.APIURL)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if s, err := c.Status(context.Background()); err == nil && s.Height >= 1 {
+			return n
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("node did not commit a block in time")
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
+	}
 }

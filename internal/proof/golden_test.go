@@ -16,7 +16,6 @@ import (
 	"github.com/cometbft/cometbft/rpc/client/local"
 	"github.com/cometbft/cometbft/types"
 	ics23 "github.com/cosmos/ics23/go"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/audit"
@@ -276,26 +275,9 @@ func cmtjsonGenesis(g *types.GenesisDoc) ([]byte, error) {
 // it; it also returns the light block of a later height.
 func nodeBundle(t *testing.T) ([]byte, proof.LightBlock) {
 	home := filepath.Join(t.TempDir(), "node")
-	if _, err := node.Init(home, goldenChain, freeBase(t)); err != nil {
-		t.Fatal(err)
-	}
-	n, err := node.Start(home, node.Options{NoMetrics: true, Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Stop() })
+	n := nodetest.Start(t, home, goldenChain)
 	c := client.New(n.APIURL)
 	ctx := context.Background()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if s, err := c.Status(ctx); err == nil && s.Height >= 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("node did not commit a block in time")
-		}
-		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
-	}
 	patient, doctor := newPatient(t, c), newPatient(t, c)
 	var seqs []uint64
 	for i := 0; i < 3; i++ {
@@ -343,8 +325,9 @@ func nodeBundle(t *testing.T) ([]byte, proof.LightBlock) {
 	// A later block, for the swapped-header vector.
 	later := decode(t, good).State.Height + 2
 	rpc := local.New(n.Comet)
+	deadline := time.Now().Add(time.Minute)
 	for n.Comet.BlockStore().Height() < later+1 {
-		if time.Now().After(deadline.Add(time.Minute)) {
+		if time.Now().After(deadline) {
 			t.Fatal("no later block")
 		}
 		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
