@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/identity"
@@ -122,18 +123,9 @@ func (g *Gateway) validatorKeys() (map[string]identity.Validator, error) {
 		return nil, err
 	}
 	for _, v := range vals {
-		out[hexUpper(v.Address)] = v
+		out[strings.ToUpper(hex.EncodeToString(v.Address))] = v
 	}
 	return out, nil
-}
-
-func hexUpper(b []byte) string {
-	const digits = "0123456789ABCDEF"
-	out := make([]byte, 2*len(b))
-	for i, c := range b {
-		out[2*i], out[2*i+1] = digits[c>>4], digits[c&0xf]
-	}
-	return string(out)
 }
 
 func writeStateError(w http.ResponseWriter, err error) {
