@@ -50,50 +50,62 @@ func (e *Error) Error() string {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	data, err := c.roundTrip(ctx, method, path, body)
+	if err != nil || out == nil {
+		return err
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("decode response from %s%s: %w", c.base, path, err)
+	}
+	return nil
+}
+
+// raw GETs path and returns the response body as it came.
+func (c *Client) raw(ctx context.Context, path string) ([]byte, error) {
+	return c.roundTrip(ctx, http.MethodGet, path, nil)
+}
+
+// roundTrip sends a request and returns a successful response's body, or
+// the node's error with its code.
+func (c *Client) roundTrip(ctx context.Context, method, path string, body any) ([]byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach node at %s: %w", c.base, err)
+		return nil, fmt.Errorf("cannot reach node at %s: %w", c.base, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("read response from %s: %w", c.base, err)
+		return nil, fmt.Errorf("read response from %s: %w", c.base, err)
 	}
 	if resp.StatusCode == http.StatusUnprocessableEntity {
 		var res TxResult
 		if json.Unmarshal(data, &res) == nil && res.Code != 0 {
-			return &Error{HTTPStatus: resp.StatusCode, Code: res.Code, Name: res.CodeName, Message: res.Log, Result: &res}
+			return nil, &Error{HTTPStatus: resp.StatusCode, Code: res.Code, Name: res.CodeName, Message: res.Log, Result: &res}
 		}
 	}
 	if resp.StatusCode/100 != 2 {
 		var eb ErrorBody
 		if json.Unmarshal(data, &eb) == nil && eb.Error.Message != "" {
-			return &Error{HTTPStatus: resp.StatusCode, Code: eb.Error.Code, Name: eb.Error.Name, Message: eb.Error.Message}
+			return nil, &Error{HTTPStatus: resp.StatusCode, Code: eb.Error.Code, Name: eb.Error.Name, Message: eb.Error.Message}
 		}
-		return &Error{HTTPStatus: resp.StatusCode, Message: strings.TrimSpace(string(data))}
+		return nil, &Error{HTTPStatus: resp.StatusCode, Message: strings.TrimSpace(string(data))}
 	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("decode response from %s%s: %w", c.base, path, err)
-	}
-	return nil
+	return data, nil
 }
 
 // Health returns the node's health.
@@ -155,4 +167,9 @@ func (c *Client) Tx(ctx context.Context, hash string) (*TxResult, error) {
 func (c *Client) Nonce(ctx context.Context, id string) (*Nonce, error) {
 	var n Nonce
 	return &n, c.do(ctx, http.MethodGet, "/v1/actors/"+id+"/nonce", nil, &n)
+}
+
+// Get reads path (with its query) from the gateway into out, as JSON.
+func (c *Client) Get(ctx context.Context, path string, out any) error {
+	return c.do(ctx, http.MethodGet, path, nil, out)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/carechain/carechain/internal/consent/ledgerstate"
 	"github.com/carechain/carechain/internal/identity"
 	"github.com/carechain/carechain/internal/kv"
+	"github.com/carechain/carechain/internal/records"
 	"github.com/carechain/carechain/internal/state"
 	"github.com/carechain/carechain/internal/tx"
 )
@@ -77,6 +78,11 @@ func (a *App) validate(raw []byte) (*validated, error) {
 	}
 	if err := tx.ValidateBasic(a.chainID, t, m); err != nil {
 		return nil, err
+	}
+	if put, ok := m.(*tx.PutRecord); ok {
+		if _, err := records.CheckPut(put); err != nil {
+			return nil, err
+		}
 	}
 	v := &validated{hash: h, tx: t, msg: m}
 	a.checked.put(v)
@@ -252,6 +258,12 @@ func (a *App) dispatch(st kv.Store, signer identity.Signer, v *validated, b bloc
 		return []abci.Event{consentEvent(ev)}, consentAuditEvent(ev, signer, b, v.hash), nil
 	case *tx.QueryAuditHistory:
 		return historyQuery(st, signer, m, b, v.hash)
+	case *tx.PutRecord:
+		return putRecord(st, signer, m, b, v.hash)
+	case *tx.AccessRecords:
+		return a.accessRecords(st, signer, m, b, v.hash)
+	case *tx.EraseRecord:
+		return eraseRecord(st, signer, m, b, v.hash)
 	}
 	return nil, nil, tx.Errorf(tx.CodeUnknownType, "no module handles %s", v.tx.Type)
 }

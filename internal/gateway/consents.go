@@ -172,7 +172,7 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, tx.CodeInternal, "read the time of block "+strconv.FormatInt(version, 10)+": "+err.Error())
 		return
 	}
-	org, roles := requesterContext(actor)
+	org, roles := actor.Requester()
 	roles = append(roles, splitList(q.Get("roles"))...)
 	slices.Sort(roles)
 	roles = slices.Compact(roles)
@@ -198,19 +198,6 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request) {
 		out.Expires = &e
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// requesterContext is what a requester's identity says about them for a
-// decision: their organization (an organization acting itself is its own)
-// and the roles their kind implies.
-func requesterContext(a *identity.Actor) (org string, roles []string) {
-	switch a.Kind {
-	case tx.KindOrganization:
-		return a.ID, nil
-	case tx.KindPractitioner:
-		return a.Org, []string{"practitioner"}
-	}
-	return a.Org, nil
 }
 
 func splitList(s string) []string {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	cmtnode "github.com/cometbft/cometbft/node"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/consent/ledgerstate"
+	"github.com/carechain/carechain/internal/custody"
 	"github.com/carechain/carechain/internal/tx"
 )
 
@@ -39,19 +41,23 @@ type Gateway struct {
 	// It is the gateway's own: a cache entry is a pure function of the
 	// state it was built from, so it need not be shared with the app's.
 	consents *ledgerstate.IndexCache
+	// custody is this validator's record custody; nil on a node without
+	// carechain state.
+	custody *custody.Service
+	peers   sync.Map // peer gateway URL → *client.Client
 	// blockTime reads a committed block's header time.
 	blockTime func(ctx context.Context, height int64) (time.Time, error)
 }
 
 // New returns a gateway over a started node and its committed state.
-func New(n *cmtnode.Node, st State, log *slog.Logger) (*Gateway, error) {
+func New(n *cmtnode.Node, st State, cust *custody.Service, log *slog.Logger) (*Gateway, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w, err := newCommitWaiter(ctx, n.EventBus(), log)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	g := &Gateway{node: n, state: st, rpc: local.New(n), log: log, waiters: w, cancel: cancel,
+	g := &Gateway{node: n, state: st, custody: cust, rpc: local.New(n), log: log, waiters: w, cancel: cancel,
 		consents: ledgerstate.NewIndexCache(ledgerstate.DefaultCacheSize)}
 	g.blockTime = g.cometBlockTime
 	return g, nil
@@ -77,6 +83,12 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/patients/{id}/consents", g.patientConsents)
 	mux.HandleFunc("GET /v1/consents/decide", g.decide)
 	mux.HandleFunc("GET /v1/consents/{id}", g.consentByID)
+	mux.HandleFunc("POST /v1/records", g.putRecord)
+	mux.HandleFunc("GET /v1/records/{id}", g.record)
+	mux.HandleFunc("GET /v1/records/{id}/versions/{version}/share", g.share)
+	mux.HandleFunc("GET /v1/records/{id}/versions/{version}/shares", g.shares)
+	mux.HandleFunc("GET /v1/patients/{id}/records", g.patientRecords)
+	mux.HandleFunc("GET /v1/blobs/{hash}", g.blob)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, tx.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

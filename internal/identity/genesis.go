@@ -82,13 +82,24 @@ func InitGenesis(st kv.Store, g Genesis) error {
 	return nil
 }
 
+// ValidatorKey is the state key of a validator's entry, for proofs.
+func ValidatorKey(address []byte) []byte { return []byte(prefixValidator + hex.EncodeToString(address)) }
+
 // PutValidator records a validator's HPKE key.
 func PutValidator(st kv.Store, v Validator) error {
 	w := codec.NewWriter(64 + len(v.HPKEKey))
 	w.String(v.Name)
 	w.BytesField(v.Address)
 	w.BytesField(v.HPKEKey)
-	return st.Set([]byte(prefixValidator+hex.EncodeToString(v.Address)), w.Bytes())
+	return st.Set(ValidatorKey(v.Address), w.Bytes())
+}
+
+// DecodeValidator decodes a validator's entry as stored, for clients
+// checking a proven value.
+func DecodeValidator(b []byte) (Validator, error) {
+	r := codec.NewReader(b)
+	v := Validator{Name: r.String(tx.MaxNameLen), Address: bytes.Clone(r.BytesField(maxValidatorAddressLen)), HPKEKey: bytes.Clone(r.BytesField(tx.HPKEKeyMaxLen))}
+	return v, r.Done()
 }
 
 // Validators lists the validators' keys in address order.
@@ -96,9 +107,8 @@ func Validators(st kv.Reader) ([]Validator, error) {
 	var out []Validator
 	var decodeErr error
 	err := st.Iterate([]byte(prefixValidator), kv.PrefixEnd([]byte(prefixValidator)), false, func(_, b []byte) bool {
-		r := codec.NewReader(b)
-		v := Validator{Name: r.String(tx.MaxNameLen), Address: bytes.Clone(r.BytesField(maxValidatorAddressLen)), HPKEKey: bytes.Clone(r.BytesField(tx.HPKEKeyMaxLen))}
-		if decodeErr = r.Done(); decodeErr != nil {
+		var v Validator
+		if v, decodeErr = DecodeValidator(b); decodeErr != nil {
 			return false
 		}
 		out = append(out, v)

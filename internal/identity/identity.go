@@ -139,3 +139,17 @@ func Members(st kv.Reader, org string) ([]string, error) {
 	})
 	return ids, err
 }
+
+// Requester is the organization and role codes consent decides on for a
+// request by a: an organization acts for itself; a practitioner or an
+// application for its organization, a practitioner in the practitioner
+// role.
+func (a *Actor) Requester() (org string, roles []string) {
+	switch a.Kind {
+	case tx.KindOrganization:
+		return a.ID, nil
+	case tx.KindPractitioner:
+		return a.Org, []string{"practitioner"}
+	}
+	return a.Org, nil
+}

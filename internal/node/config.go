@@ -19,6 +19,7 @@ const (
 	AdminKeyFile     = "admin.key.json"                 // written by init; the consortium admin's key
 	ValidatorKeyFile = "config/validator_hpke.key.json" // this validator's HPKE key for key shares
 	AppDataDir       = "data/app"                       // the authenticated state store
+	BlobDir          = "data/blobs"                     // custody blobs: record ciphertext and sealed shares
 )
 
 // Config is carechain's own configuration, in DIR/carechain.toml. CometBFT's
@@ -28,6 +29,16 @@ type Config struct {
 	Moniker string    `toml:"moniker"`
 	API     APIConfig `toml:"api"`
 	Log     LogConfig `toml:"log"`
+	// Peers are the other validators' gateways, from which this node
+	// fetches the custody blobs it lacks and through which it collects key
+	// shares for its readers.
+	Peers []PeerConfig `toml:"peers"`
+}
+
+// PeerConfig names another validator's gateway.
+type PeerConfig struct {
+	Address string `toml:"address"` // validator address, upper-case hex
+	API     string `toml:"api"`     // gateway base URL, e.g. http://10.0.0.2:26680
 }
 
 // APIConfig configures the node's HTTP gateway.

@@ -101,6 +101,7 @@ func create(chainID string, members []Member, adminKeyPath string) error {
 	appState := app.GenesisState{Identity: identity.Genesis{
 		Admin: identity.GenesisKeys{SignKey: admin.SignPublic(), HPKEKey: admin.HPKEPublic()}}}
 	nodeIDs := make([]string, len(members))
+	addresses := make([]string, len(members))
 	cfgs := make([]*cmtcfg.Config, len(members))
 	for i, m := range members {
 		cfg := cometConfig(m.Home, m.Name, m.P2P, m.RPC)
@@ -129,6 +130,7 @@ func create(chainID string, members []Member, adminKeyPath string) error {
 		if err := hpkeKey.Save(filepath.Join(m.Home, ValidatorKeyFile)); err != nil {
 			return err
 		}
+		addresses[i] = pub.Address().String()
 		genesis.Validators = append(genesis.Validators, cmttypes.GenesisValidator{Address: pub.Address(), PubKey: pub, Power: 10, Name: m.Name})
 		appState.Identity.Validators = append(appState.Identity.Validators, identity.GenesisValidator{
 			Name: m.Name, Address: pub.Address(), HPKEKey: hpkeKey.HPKEPublic()})
@@ -153,7 +155,13 @@ func create(chainID string, members []Member, adminKeyPath string) error {
 		if err := genesis.SaveAs(cfgs[i].GenesisFile()); err != nil {
 			return fmt.Errorf("write genesis: %w", err)
 		}
-		if err := writeConfig(m.Home, DefaultConfig(chainID, m.Name, m.API)); err != nil {
+		cfg := DefaultConfig(chainID, m.Name, m.API)
+		for j, o := range members {
+			if j != i {
+				cfg.Peers = append(cfg.Peers, PeerConfig{Address: addresses[j], API: "http://" + o.API})
+			}
+		}
+		if err := writeConfig(m.Home, cfg); err != nil {
 			return fmt.Errorf("write %s: %w", ConfigFile, err)
 		}
 	}

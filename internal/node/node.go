@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/carechain/carechain/internal/app"
+	"github.com/carechain/carechain/internal/custody"
 	"github.com/carechain/carechain/internal/gateway"
 	"github.com/carechain/carechain/internal/state"
 )
@@ -56,6 +57,8 @@ type Node struct {
 	api      *http.Server
 	apiLn    net.Listener
 	gw       *gateway.Gateway
+	custody  *custody.Service
+	cancel   context.CancelFunc
 	log      *slog.Logger
 	stopping atomic.Bool
 }
@@ -105,10 +108,22 @@ func Start(home string, opt Options) (*Node, error) {
 		// consensus behind them. The app is written for this (see package app).
 		creator = proxy.NewConnSyncLocalClientCreator(application)
 		n.closeFn = n.store.Close
+		if err := n.startCustody(home, cfg, ccfg); err != nil {
+			n.store.Close()
+			return nil, err
+		}
 	}
 	if err := n.startComet(ccfg, creator, cfg.Log); err != nil {
 		n.closeFn()
 		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	if n.custody != nil {
+		if err := n.runCustody(ctx); err != nil {
+			n.Stop()
+			return nil, err
+		}
 	}
 	if err := n.startGateway(cfg); err != nil {
 		n.Stop()
@@ -145,7 +160,7 @@ func (n *Node) startGateway(cfg Config) error {
 	if n.store != nil {
 		st = n.store
 	}
-	n.gw, err = gateway.New(n.Comet, st, n.log.With("module", "gateway"))
+	n.gw, err = gateway.New(n.Comet, st, n.custody, n.log.With("module", "gateway"))
 	if err != nil {
 		ln.Close()
 		return err
@@ -164,6 +179,9 @@ func (n *Node) startGateway(cfg Config) error {
 // Stop shuts the node down: gateway first, then consensus, then the store.
 func (n *Node) Stop() error {
 	n.stopping.Store(true)
+	if n.cancel != nil {
+		n.cancel()
+	}
 	var errs []error
 	if n.api != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

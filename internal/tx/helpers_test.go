@@ -66,6 +66,13 @@ func sampleMsgs(t testing.TB) map[string]tx.Msg {
 		"remove-delegate":       &tx.RemoveDelegate{Patient: patient.id(), Delegate: doc.id()},
 		"opt-out":               &tx.SetBreakGlassOptOut{Patient: patient.id(), OptOut: true},
 		"opt-out-undo":          &tx.SetBreakGlassOptOut{Patient: patient.id()},
+		"put-record-version": &tx.PutRecord{Patient: patient.id(), RecordID: "rcexample", Version: 2, ResourceType: "Observation",
+			Labels: []string{"HIV", "PSY"}, Date: 1767312000, Size: 1024, BlobHash: bytes.Repeat([]byte{7}, 32),
+			Anchor: []byte{1, 2, 3}, Custodians: bytes.Repeat([]byte{9}, 32)},
+		"access-records": &tx.AccessRecords{Patient: patient.id(), Purpose: "TREAT",
+			Records: []tx.RecordRef{{ID: "rca", Version: 0}, {ID: "rcb", Version: 3}}},
+		"access-break-glass": &tx.AccessRecords{Patient: patient.id(), Purpose: "ETREAT", BreakGlass: true, Records: []tx.RecordRef{{ID: "rca"}}},
+		"erase-record":       &tx.EraseRecord{RecordID: "rcexample", Reason: "entered in error"},
 	}
 }
 

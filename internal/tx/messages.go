@@ -23,6 +23,7 @@ const (
 func Types() []Type {
 	return []Type{TypeRegisterActor, TypeRotateKey, TypeRevokeActor,
 		TypeGrantConsent, TypeUpdateConsent, TypeRevokeConsent, TypeSetDelegate, TypeRemoveDelegate, TypeSetBreakGlassOptOut,
+		TypePutRecord, TypeAccessRecords, TypeEraseRecord,
 		TypeQueryAuditHistory}
 }
 
@@ -46,6 +47,12 @@ func (t Type) String() string {
 		return "delegate.remove"
 	case TypeSetBreakGlassOptOut:
 		return "breakglass.optout"
+	case TypePutRecord:
+		return "record.put"
+	case TypeAccessRecords:
+		return "record.access"
+	case TypeEraseRecord:
+		return "record.erase"
 	case TypeQueryAuditHistory:
 		return "audit.query"
 	}
@@ -200,7 +207,9 @@ func DecodeMsg(t Type, body []byte) (Msg, error) {
 	default:
 		if m = decodeConsentMsg(t, r); m == nil {
 			if m = decodeAuditMsg(t, r); m == nil {
-				return nil, Errorf(CodeUnknownType, "unknown message type %d", uint32(t))
+				if m = decodeRecordMsg(t, r); m == nil {
+					return nil, Errorf(CodeUnknownType, "unknown message type %d", uint32(t))
+				}
 			}
 		}
 	}

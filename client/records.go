@@ -1,0 +1,335 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/carechain/carechain/internal/blobstore"
+	"github.com/carechain/carechain/internal/identity"
+	"github.com/carechain/carechain/internal/keyfile"
+	"github.com/carechain/carechain/internal/keyshare"
+	"github.com/carechain/carechain/internal/records"
+	"github.com/carechain/carechain/internal/tx"
+)
+
+// RecordWrite is a record version to write.
+type RecordWrite struct {
+	// Patient is whose record it is; for a new version it must be the
+	// record's patient, and may be left empty.
+	Patient string
+	// RecordID is empty for a new record, or the record to add a version to.
+	RecordID     string
+	ResourceType string
+	Labels       []string
+	Date         time.Time // the clinical date, if any
+	Resource     []byte    // the FHIR R4 JSON; it never leaves this process unencrypted
+}
+
+// WrittenRecord is the result of WriteRecord.
+type WrittenRecord struct {
+	ID      string    `json:"id"`
+	Version uint64    `json:"version"`
+	Result  *TxResult `json:"result"`
+}
+
+// WriteRecord encrypts a record version on this machine under a fresh data
+// key, splits the key across the ledger's validators (any k of n recover
+// it), seals each share to its validator's HPKE key, and has the gateway
+// anchor it: the transaction commits the ciphertext's hash and a
+// commitment to every share, and the custody blob goes to every node.
+// Validator keys are read with state proofs, so a gateway cannot slip its
+// own key in.
+func (c *Client) WriteRecord(ctx context.Context, key *keyfile.Key, w RecordWrite) (*WrittenRecord, error) {
+	chainID, err := c.ChainID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	vals, err := c.provenValidators(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := c.Nonce(ctx, key.ID)
+	if err != nil {
+		return nil, err
+	}
+	ad := keyshare.AssociatedData{RecordID: w.RecordID, Version: 1, Patient: w.Patient}
+	if w.RecordID == "" {
+		ad.RecordID = tx.RecordID(key.ID, n.Next)
+	} else {
+		rec, _, err := c.provenRecord(ctx, w.RecordID, 0)
+		if err != nil {
+			return nil, err
+		}
+		if w.Patient != "" && w.Patient != rec.Patient {
+			return nil, fmt.Errorf("record %s belongs to another patient", w.RecordID)
+		}
+		ad.Version, ad.Patient = rec.Latest+1, rec.Patient
+	}
+	ct, dk, err := keyshare.Seal(rand.Reader, w.Resource, ad)
+	if err != nil {
+		return nil, err
+	}
+	shares, commits, err := dk.Split(rand.Reader, keyshare.DefaultParams(len(vals)))
+	if err != nil {
+		return nil, err
+	}
+	blob := records.Blob{Ciphertext: ct, Shares: make([]keyshare.SealedShare, len(vals))}
+	for i, v := range vals {
+		pub, err := tx.HPKE.NewPublicKey(v.HPKEKey)
+		if err != nil {
+			return nil, fmt.Errorf("validator %X HPKE key: %w", v.Address, err)
+		}
+		info := keyshare.ShareInfo{ChainID: chainID, RecordID: ad.RecordID, Version: ad.Version, Index: uint8(i), Recipient: records.CustodianID(v.Address)}
+		if blob.Shares[i], err = keyshare.SealShare(pub, shares[i], info); err != nil {
+			return nil, err
+		}
+	}
+	encoded := blob.Encode()
+	blobHash := sha256.Sum256(encoded)
+	set := records.CustodySetHash(vals)
+	msg := &tx.PutRecord{Patient: ad.Patient, RecordID: ad.RecordID, Version: ad.Version, ResourceType: w.ResourceType,
+		Labels: tx.SortLabels(w.Labels), Size: uint64(len(ct)), BlobHash: blobHash[:],
+		Anchor: keyshare.NewAnchor(ad, ct, commits).Encode(), Custodians: set[:]}
+	if !w.Date.IsZero() {
+		msg.Date = w.Date.Unix()
+	}
+	var res TxResult
+	up := RecordUpload{Tx: tx.Build(chainID, key.ID, n.Next, msg, key.Sign), Blob: encoded}
+	if err := c.do(ctx, http.MethodPost, "/v1/records", up, &res); err != nil {
+		return nil, err
+	}
+	return &WrittenRecord{ID: ad.RecordID, Version: ad.Version, Result: &res}, nil
+}
+
+// provenValidators reads the ledger's validators and their HPKE keys, each
+// with a state proof, in the ledger's order (by address).
+func (c *Client) provenValidators(ctx context.Context) ([]identity.Validator, error) {
+	st, err := c.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []identity.Validator
+	for _, v := range st.Validators {
+		addr, err := hex.DecodeString(v.Address)
+		if err != nil {
+			return nil, fmt.Errorf("validator address %q: %w", v.Address, err)
+		}
+		p, err := c.StateAt(ctx, identity.ValidatorKey(addr), 0)
+		if err != nil {
+			return nil, fmt.Errorf("prove validator %s: %w", v.Address, err)
+		}
+		if p.Value == nil {
+			return nil, fmt.Errorf("validator %s has no HPKE key on the ledger", v.Address)
+		}
+		pv, err := identity.DecodeValidator(p.Value)
+		if err != nil {
+			return nil, fmt.Errorf("proven validator %s: %w", v.Address, err)
+		}
+		out = append(out, pv)
+	}
+	slices.SortFunc(out, func(a, b identity.Validator) int { return bytes.Compare(a.Address, b.Address) })
+	if len(out) == 0 {
+		return nil, errors.New("the node reports no validators")
+	}
+	return out, nil
+}
+
+// provenRecord reads a record and one of its versions (0: the latest),
+// each with a state proof.
+func (c *Client) provenRecord(ctx context.Context, id string, version uint64) (*records.Record, *records.Version, error) {
+	p, err := c.StateAt(ctx, records.RecordKey(id), 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.Value == nil {
+		return nil, nil, &Error{HTTPStatus: http.StatusNotFound, Code: uint32(tx.CodeNotFound), Name: tx.CodeNotFound.String(), Message: "record " + id + " does not exist"}
+	}
+	rec, err := records.DecodeRecord(p.Value)
+	if err != nil {
+		return nil, nil, fmt.Errorf("proven record %s: %w", id, err)
+	}
+	if version == 0 {
+		version = rec.Latest
+	}
+	if version > rec.Latest {
+		return nil, nil, &Error{HTTPStatus: http.StatusNotFound, Code: uint32(tx.CodeNotFound), Name: tx.CodeNotFound.String(),
+			Message: fmt.Sprintf("record %s has no version %d (latest is %d)", id, version, rec.Latest)}
+	}
+	vp, err := c.StateAt(ctx, records.VersionKey(id, version), p.Height)
+	if err != nil {
+		return nil, nil, err
+	}
+	if vp.Value == nil {
+		return nil, nil, fmt.Errorf("the node proves version %d of record %s absent", version, id)
+	}
+	v, err := records.DecodeVersion(vp.Value)
+	if err != nil {
+		return nil, nil, fmt.Errorf("proven record %s version %d: %w", id, version, err)
+	}
+	return rec, v, nil
+}
+
+// RecordRead is a record read and decrypted.
+type RecordRead struct {
+	ID       string `json:"id"`
+	Version  uint64 `json:"version"`
+	Patient  string `json:"patient"`
+	Type     string `json:"type"`
+	AuditSeq uint64 `json:"auditSeq"` // the audit event that permitted the read
+	Resource []byte `json:"-"`
+	// BadShares names the validators whose share was missing or failed its
+	// commitment: the read went on without them, and they are worth an
+	// operator's look.
+	BadShares []ShareFault `json:"badShares,omitempty"`
+}
+
+// ShareFault is a validator whose share could not be used.
+type ShareFault struct {
+	Validator string `json:"validator"`
+	Index     int    `json:"index"`
+	Reason    string `json:"reason"`
+}
+
+// ErrErased is returned by ReadRecord for an erased record (code erased).
+var errErased = tx.CodeErased
+
+// ReadRecord reads one version of a record (0: the latest) for a purpose.
+// It asks the ledger for access; the block decides against the patient's
+// consents and records the decision in the audit log. Only then do the
+// validators release their shares, sealed to key's HPKE key. Each share is
+// checked against its commitment on the ledger, k good ones are combined,
+// and the ciphertext, checked against its anchored hash, is decrypted
+// here. A denial is an *Error with code access_denied.
+func (c *Client) ReadRecord(ctx context.Context, key *keyfile.Key, id string, version uint64, purpose string, breakGlass bool) (*RecordRead, error) {
+	chainID, err := c.ChainID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rec, v, err := c.provenRecord(ctx, id, version)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Erased {
+		return nil, &Error{HTTPStatus: http.StatusGone, Code: uint32(errErased), Name: errErased.String(),
+			Message: fmt.Sprintf("record %s was erased at height %d", id, rec.ErasedAt)}
+	}
+	res, err := c.Send(ctx, key, &tx.AccessRecords{Patient: rec.Patient, Records: []tx.RecordRef{{ID: id, Version: v.Version}}, Purpose: purpose, BreakGlass: breakGlass})
+	if err != nil {
+		return nil, err
+	}
+	seq, err := auditSeq(res)
+	if err != nil {
+		return nil, err
+	}
+	out := &RecordRead{ID: id, Version: v.Version, Patient: rec.Patient, Type: v.ResourceType, AuditSeq: seq}
+	out.Resource, out.BadShares, err = c.openRecord(ctx, chainID, key, v, seq)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// openRecord collects the released shares of a permitted access, combines
+// k that pass their commitments, and decrypts the ciphertext.
+func (c *Client) openRecord(ctx context.Context, chainID string, key *keyfile.Key, v *records.Version, seq uint64) ([]byte, []ShareFault, error) {
+	ad := v.Anchor.Record
+	var rel ReleasedShares
+	path := fmt.Sprintf("/v1/records/%s/versions/%d/shares?event=%d", url.PathEscape(v.RecordID), v.Version, seq)
+	if err := c.do(ctx, http.MethodGet, path, nil, &rel); err != nil {
+		return nil, nil, err
+	}
+	var faults []ShareFault
+	var shares []keyshare.Share
+	for _, r := range rel.Shares {
+		fault := func(reason string) {
+			faults = append(faults, ShareFault{Validator: r.Validator, Index: r.Index, Reason: reason})
+		}
+		if r.Error != "" {
+			fault(r.Error)
+			continue
+		}
+		sealed, err := keyshare.DecodeSealedShare(r.Share)
+		if err != nil || int(sealed.Index) != r.Index || r.Index >= len(v.Custodians) ||
+			!strings.EqualFold(hex.EncodeToString(v.Custodians[r.Index]), r.Validator) {
+			fault("not a sealed share of this custodian")
+			continue
+		}
+		s, err := keyshare.OpenReleased(key.HPKE, sealed, keyshare.ShareInfo{ChainID: chainID, RecordID: ad.RecordID,
+			Version: ad.Version, Index: sealed.Index, Recipient: key.ID, AuditSeq: seq})
+		if err != nil {
+			fault("does not open: " + err.Error())
+			continue
+		}
+		shares = append(shares, s)
+	}
+	dk, bad, err := keyshare.Combine(ad, v.Anchor.Commitments, shares)
+	for _, i := range bad {
+		faults = append(faults, ShareFault{Validator: strings.ToUpper(hex.EncodeToString(v.Custodians[i])), Index: i, Reason: "fails its commitment on the ledger"})
+	}
+	if err != nil {
+		return nil, faults, fmt.Errorf("recover the key of %s v%d: %w (%d faulty shares)", ad.RecordID, ad.Version, err, len(faults))
+	}
+	q := url.Values{"record": {v.RecordID}, "version": {strconv.FormatUint(v.Version, 10)}, "event": {strconv.FormatUint(seq, 10)}}
+	data, err := c.raw(ctx, "/v1/blobs/"+hex.EncodeToString(v.BlobHash[:])+"?"+q.Encode())
+	if err != nil {
+		return nil, faults, err
+	}
+	if blobstore.Sum(data) != v.BlobHash {
+		return nil, faults, fmt.Errorf("the node at %s served a custody blob that does not match the ledger's hash", c.base)
+	}
+	b, err := records.DecodeBlob(data)
+	if err != nil {
+		return nil, faults, err
+	}
+	if err := v.Anchor.CheckCiphertext(b.Ciphertext); err != nil {
+		return nil, faults, err
+	}
+	pt, err := keyshare.Decrypt(dk, b.Ciphertext, ad)
+	return pt, faults, err
+}
+
+// auditSeq is the sequence number of the audit event a transaction
+// recorded.
+func auditSeq(res *TxResult) (uint64, error) {
+	for _, e := range res.Events {
+		if e.Type == "audit" {
+			return strconv.ParseUint(e.Attributes["seq"], 10, 64)
+		}
+	}
+	return 0, errors.New("the access was committed without an audit event")
+}
+
+// EraseRecord erases a record: every node deletes its ciphertext and key
+// shares once the block commits.
+func (c *Client) EraseRecord(ctx context.Context, key *keyfile.Key, id, reason string) (*TxResult, error) {
+	return c.Send(ctx, key, &tx.EraseRecord{RecordID: id, Reason: reason})
+}
+
+// Record reads what the ledger holds about a record and its versions.
+func (c *Client) Record(ctx context.Context, id string) (*RecordInfo, error) {
+	var out RecordInfo
+	if err := c.do(ctx, http.MethodGet, "/v1/records/"+url.PathEscape(id), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// PatientRecords lists a patient's records.
+func (c *Client) PatientRecords(ctx context.Context, patient string) (*RecordList, error) {
+	var out RecordList
+	if err := c.do(ctx, http.MethodGet, "/v1/patients/"+url.PathEscape(patient)+"/records", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

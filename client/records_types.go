@@ -1,0 +1,60 @@
+package client
+
+import "time"
+
+// RecordUpload is a new record version: the signed record.put transaction
+// and the custody blob it anchors (ciphertext and sealed shares).
+type RecordUpload struct {
+	Tx   []byte `json:"tx"`
+	Blob []byte `json:"blob"`
+}
+
+// RecordInfo is what the ledger holds about a record: no content.
+type RecordInfo struct {
+	ID        string          `json:"id"`
+	Patient   string          `json:"patient"`
+	AuthorOrg string          `json:"authorOrg,omitempty"`
+	Version   uint64          `json:"version"` // the latest
+	Type      string          `json:"type"`
+	Labels    []string        `json:"labels"`
+	Author    string          `json:"author"`
+	Created   time.Time       `json:"created"`
+	Updated   time.Time       `json:"updated"`
+	Erased    bool            `json:"erased"`
+	ErasedBy  string          `json:"erasedBy,omitempty"`
+	Versions  []RecordVersion `json:"versions,omitempty"`
+}
+
+// RecordVersion is one version's metadata and anchor.
+type RecordVersion struct {
+	Version   uint64    `json:"version"`
+	Type      string    `json:"type"`
+	Labels    []string  `json:"labels"`
+	Author    string    `json:"author"`
+	AuthorOrg string    `json:"authorOrg,omitempty"`
+	Height    int64     `json:"height"`
+	Time      time.Time `json:"time"`
+	Size      uint64    `json:"size"`
+	BlobHash  string    `json:"blobHash"`
+	Threshold int       `json:"threshold"`
+	Shares    int       `json:"shares"`
+}
+
+// RecordList is a patient's records.
+type RecordList struct {
+	Records []RecordInfo `json:"records"`
+}
+
+// ReleasedShare is one validator's answer to a share request: its share
+// sealed to the reader, or why it gave none.
+type ReleasedShare struct {
+	Validator string `json:"validator"` // address, upper-case hex
+	Index     int    `json:"index"`
+	Share     []byte `json:"share,omitempty"` // keyshare.SealedShare encoding
+	Error     string `json:"error,omitempty"`
+}
+
+// ReleasedShares is every custodian's answer, collected by one gateway.
+type ReleasedShares struct {
+	Shares []ReleasedShare `json:"shares"`
+}

@@ -1,0 +1,131 @@
+package app
+
+import (
+	"encoding/hex"
+	"slices"
+	"strconv"
+	"time"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/carechain/carechain/internal/audit"
+	"github.com/carechain/carechain/internal/consent"
+	"github.com/carechain/carechain/internal/identity"
+	"github.com/carechain/carechain/internal/kv"
+	"github.com/carechain/carechain/internal/records"
+	"github.com/carechain/carechain/internal/tx"
+)
+
+// putRecord anchors a record version and records its creation or update.
+func putRecord(st kv.Store, signer identity.Signer, m *tx.PutRecord, b block, txHash [32]byte) ([]abci.Event, *audit.Event, error) {
+	ev, err := records.Put(st, records.Context{Signer: signer.Actor, Height: b.height, Time: b.time}, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	action := audit.ActionRecordUpdate
+	if ev.Created {
+		action = audit.ActionRecordCreate
+	}
+	return []abci.Event{recordEvent(ev)}, recordAuditEvent(ev, signer, action, b, txHash), nil
+}
+
+// eraseRecord marks a record erased and records the erasure; nodes delete
+// the blobs the event names once the block commits.
+func eraseRecord(st kv.Store, signer identity.Signer, m *tx.EraseRecord, b block, txHash [32]byte) ([]abci.Event, *audit.Event, error) {
+	ev, err := records.Erase(st, records.Context{Signer: signer.Actor, Height: b.height, Time: b.time}, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []abci.Event{recordEvent(ev)}, recordAuditEvent(ev, signer, audit.ActionRecordErase, b, txHash), nil
+}
+
+func recordAuditEvent(ev records.Event, signer identity.Signer, action audit.Action, b block, txHash [32]byte) *audit.Event {
+	e := &audit.Event{Height: uint64(b.height), Time: b.time, Actor: ev.By, ActorOrg: signer.Actor.Org, Patient: ev.Patient,
+		Action: action, RecordIDs: []string{tx.RecordRef{ID: ev.RecordID, Version: ev.Version}.String()},
+		Decision: audit.Permit, Reason: audit.Reason{Rule: "author"}, TxHash: txHash[:]}
+	if ev.ByPatient {
+		e.Reason.Rule = "patient"
+	}
+	if signer.Actor.Kind == tx.KindOrganization {
+		e.ActorOrg = signer.Actor.ID
+	}
+	return e
+}
+
+func recordEvent(ev records.Event) abci.Event {
+	attrs := []abci.EventAttribute{
+		{Key: "record_id", Value: ev.RecordID, Index: true},
+		{Key: "version", Value: strconv.FormatUint(ev.Version, 10)},
+		{Key: "patient", Value: ev.Patient, Index: true},
+		{Key: "by", Value: ev.By, Index: true},
+	}
+	for _, h := range ev.BlobHashes {
+		attrs = append(attrs, abci.EventAttribute{Key: "blob", Value: hex.EncodeToString(h[:])})
+	}
+	return abci.Event{Type: ev.Type, Attributes: attrs}
+}
+
+// accessRecords decides a read of records against the patient's consents
+// at this block. The request is permitted only if every record is; the
+// decision, either way, is an audit event, and only a permitted, committed
+// one lets validators release key shares. Records that do not exist or
+// were erased are refused without a decision: there is nothing to read.
+func (a *App) accessRecords(st kv.Reader, signer identity.Signer, m *tx.AccessRecords, b block, txHash [32]byte) ([]abci.Event, *audit.Event, error) {
+	by := signer.Actor
+	org, roles := by.Requester()
+	e := &audit.Event{Height: uint64(b.height), Time: b.time, Actor: by.ID, ActorOrg: org, Patient: m.Patient,
+		Action: audit.ActionRecordRead, Purpose: m.Purpose, Decision: audit.Permit, TxHash: txHash[:]}
+	versions := make([]*records.Version, len(m.Records))
+	for i, ref := range m.Records {
+		rec, v, err := records.GetVersion(st, ref.ID, ref.Version)
+		if err != nil {
+			return nil, nil, err
+		}
+		if rec.Patient != m.Patient {
+			return nil, nil, tx.Errorf(tx.CodeInvalid, "record %s is not a record of %s", ref.ID, m.Patient)
+		}
+		if rec.Erased {
+			return nil, nil, tx.Errorf(tx.CodeErased, "record %s was erased at height %d", rec.ID, rec.ErasedAt)
+		}
+		versions[i] = v
+		e.RecordIDs = append(e.RecordIDs, tx.RecordRef{ID: v.RecordID, Version: v.Version}.String())
+	}
+	// "id/_history/v" sorts differently from ids when an id holds '-' or '.'.
+	slices.Sort(e.RecordIDs)
+	var decision consent.Decision
+	for i, v := range versions {
+		req := consent.Request{Requester: by.ID, RequesterOrg: org, Roles: roles, Patient: m.Patient,
+			Action: consent.ActionAccess, Purpose: consent.Purpose(m.Purpose), BreakGlass: m.BreakGlass,
+			Record: consent.Record{ID: v.RecordID, Type: v.ResourceType, Labels: v.Labels, AuthorOrg: v.AuthorOrg}}
+		if v.Date != 0 {
+			req.Record.Date = time.Unix(v.Date, 0).UTC()
+		}
+		d, err := a.Decide(st, req, consent.Circumstances{Block: consent.Block{Height: b.height, Time: b.time}})
+		if err != nil {
+			return nil, nil, err
+		}
+		if i == 0 || !d.Allowed {
+			decision = d // the first denial decides; otherwise the first permit explains
+		}
+		if !d.Allowed {
+			e.Decision, e.BreakGlass = audit.Deny, false
+			e.Reason = audit.Reason{ConsentID: d.ConsentID, Provision: d.Provision, Rule: string(d.Reason)}
+			return nil, e, tx.Errorf(tx.CodeAccessDenied, "%s may not read record %s of %s for %s: %s", by.ID, v.RecordID, m.Patient, m.Purpose, d)
+		}
+		if d.BreakGlass {
+			e.BreakGlass = true
+		}
+	}
+	e.Reason = audit.Reason{ConsentID: decision.ConsentID, Provision: decision.Provision, Rule: string(decision.Reason)}
+	attrs := []abci.EventAttribute{
+		{Key: "patient", Value: m.Patient, Index: true},
+		{Key: "by", Value: by.ID, Index: true},
+		{Key: "purpose", Value: m.Purpose},
+		{Key: "rule", Value: e.Reason.Rule},
+	}
+	if e.BreakGlass {
+		attrs = append(attrs, abci.EventAttribute{Key: "break_glass", Value: "true", Index: true})
+	}
+	return []abci.Event{{Type: tx.TypeAccessRecords.String(), Attributes: attrs}}, e, nil
+}
+

@@ -1,0 +1,351 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/carechain/carechain/client"
+	"github.com/carechain/carechain/internal/blobstore"
+	"github.com/carechain/carechain/internal/custody"
+	"github.com/carechain/carechain/internal/records"
+	"github.com/carechain/carechain/internal/tx"
+)
+
+// shareTimeout bounds how long the gateway waits for each custodian when
+// collecting shares: a validator that is down must not hold a read up for
+// longer than this, since k of n answers are enough.
+const shareTimeout = 5 * time.Second
+
+func (g *Gateway) needCustody(w http.ResponseWriter) bool {
+	if g.custody == nil || g.state == nil {
+		writeError(w, http.StatusNotImplemented, tx.CodeInternal, "this node keeps no records")
+		return false
+	}
+	return true
+}
+
+// putRecord takes a new record version: it checks that the blob is the one
+// the transaction anchors, stages it so peers can fetch it, submits the
+// transaction and waits for its block. A rejected version's blob is
+// removed again.
+func (g *Gateway) putRecord(w http.ResponseWriter, r *http.Request) {
+	if !g.needCustody(w) {
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 2*(records.MaxBlobBytes+tx.MaxTxBytes)))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, tx.CodeMalformed, "read body: "+err.Error())
+		return
+	}
+	var up client.RecordUpload
+	if err := json.Unmarshal(body, &up); err != nil || len(up.Tx) == 0 || len(up.Blob) == 0 {
+		writeError(w, http.StatusBadRequest, tx.CodeMalformed, `body must be JSON {"tx": "<base64 record.put transaction>", "blob": "<base64 custody blob>"}`)
+		return
+	}
+	if err := checkUpload(up); err != nil {
+		writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
+		return
+	}
+	h, err := g.custody.Stage(up.Blob)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, tx.CodeInternal, "stage blob: "+err.Error())
+		return
+	}
+	res, status, err := g.submitAndWait(r.Context(), up.Tx, true)
+	if err != nil {
+		writeError(w, status, tx.CodeInternal, err.Error())
+		return
+	}
+	if res.Code != 0 {
+		if err := g.custody.Unstage(h); err != nil {
+			g.log.Warn("remove blob of a rejected record version", "blob", h.String(), "err", err)
+		}
+	}
+	writeTxResult(w, *res)
+}
+
+// checkUpload refuses an upload whose blob is not what its transaction
+// anchors, before anything is stored.
+func checkUpload(up client.RecordUpload) error {
+	t, err := tx.Decode(up.Tx)
+	if err != nil {
+		return err
+	}
+	m, err := tx.DecodeMsg(t.Type, t.Body)
+	if err != nil {
+		return err
+	}
+	put, ok := m.(*tx.PutRecord)
+	if !ok {
+		return tx.Errorf(tx.CodeInvalid, "POST /v1/records takes a record.put transaction, not %s", t.Type)
+	}
+	anchor, err := records.CheckPut(put)
+	if err != nil {
+		return err
+	}
+	if h := blobstore.Sum(up.Blob); !bytes.Equal(h[:], put.BlobHash) {
+		return tx.Errorf(tx.CodeInvalid, "the blob's SHA-256 is %s, the transaction anchors %x", h, put.BlobHash)
+	}
+	b, err := records.DecodeBlob(up.Blob)
+	if err != nil {
+		return tx.Errorf(tx.CodeMalformed, "%v", err)
+	}
+	if uint64(len(b.Ciphertext)) != put.Size || len(b.Shares) != anchor.Commitments.N() {
+		return tx.Errorf(tx.CodeInvalid, "the blob holds %d bytes and %d shares; the transaction says %d and %d",
+			len(b.Ciphertext), len(b.Shares), put.Size, anchor.Commitments.N())
+	}
+	if err := anchor.CheckCiphertext(b.Ciphertext); err != nil {
+		return tx.Errorf(tx.CodeInvalid, "%v", err)
+	}
+	return nil
+}
+
+// recordInfo renders a record and its versions.
+func recordInfo(rec *records.Record, vs []*records.Version) client.RecordInfo {
+	out := client.RecordInfo{ID: rec.ID, Patient: rec.Patient, AuthorOrg: rec.AuthorOrg, Version: rec.Latest, Erased: rec.Erased, ErasedBy: rec.ErasedBy}
+	for _, v := range vs {
+		out.Versions = append(out.Versions, client.RecordVersion{Version: v.Version, Type: v.ResourceType, Labels: nonNil(v.Labels),
+			Author: v.Author, AuthorOrg: v.AuthorOrg, Height: v.Height, Time: time.Unix(0, v.Time).UTC(), Size: v.Size,
+			BlobHash: hex.EncodeToString(v.BlobHash[:]), Threshold: v.Anchor.Commitments.K, Shares: v.Anchor.Commitments.N()})
+	}
+	if n := len(out.Versions); n > 0 {
+		first, last := out.Versions[0], out.Versions[n-1]
+		out.Type, out.Labels, out.Author, out.Created, out.Updated = last.Type, last.Labels, last.Author, first.Time, last.Time
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (g *Gateway) record(w http.ResponseWriter, r *http.Request) {
+	snap, _, err := g.latest()
+	if err != nil {
+		writeStateError(w, err)
+		return
+	}
+	rec, vs, err := records.Versions(snap, r.PathValue("id"))
+	if err != nil {
+		writeTxError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, recordInfo(rec, vs))
+}
+
+// patientRecords lists a patient's records: the metadata every validator
+// sees, never content.
+func (g *Gateway) patientRecords(w http.ResponseWriter, r *http.Request) {
+	snap, _, err := g.latest()
+	if err != nil {
+		writeStateError(w, err)
+		return
+	}
+	if !g.isPatient(w, snap, r.PathValue("id")) {
+		return
+	}
+	ids, err := records.List(snap, r.PathValue("id"))
+	if err != nil {
+		writeStateError(w, err)
+		return
+	}
+	out := client.RecordList{Records: []client.RecordInfo{}}
+	for _, id := range ids {
+		rec, vs, err := records.Versions(snap, id)
+		if err != nil {
+			writeStateError(w, err)
+			return
+		}
+		info := recordInfo(rec, vs)
+		info.Versions = nil
+		out.Records = append(out.Records, info)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// accessParams reads the record, version and audit event of a share or
+// blob request.
+func accessParams(r *http.Request) (id string, version, seq uint64, err error) {
+	id = r.PathValue("id")
+	if id == "" {
+		id = r.URL.Query().Get("record")
+	}
+	vs := r.PathValue("version")
+	if vs == "" {
+		vs = r.URL.Query().Get("version")
+	}
+	if version, err = strconv.ParseUint(vs, 10, 64); err != nil || version == 0 {
+		return "", 0, 0, errors.New("version must be a positive integer")
+	}
+	if seq, err = strconv.ParseUint(r.URL.Query().Get("event"), 10, 64); err != nil {
+		return "", 0, 0, errors.New("event= must name the audit event (its sequence number) that permitted the read")
+	}
+	return id, version, seq, nil
+}
+
+// accessRequest reads a share request's record, version and audit event,
+// answering a bad one.
+func (g *Gateway) accessRequest(w http.ResponseWriter, r *http.Request) (id string, version, seq uint64, ok bool) {
+	if !g.needCustody(w) {
+		return "", 0, 0, false
+	}
+	id, version, seq, err := accessParams(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, tx.CodeInvalid, err.Error())
+		return "", 0, 0, false
+	}
+	return id, version, seq, true
+}
+
+// share releases this validator's share for a permitted, committed access.
+func (g *Gateway) share(w http.ResponseWriter, r *http.Request) {
+	id, version, seq, ok := g.accessRequest(w, r)
+	if !ok {
+		return
+	}
+	s, err := g.custody.Release(r.Context(), id, version, seq)
+	if err != nil {
+		writeCustodyError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, client.ReleasedShare{Validator: strings.ToUpper(hex.EncodeToString(g.custody.Address())), Index: int(s.Index), Share: s.Encode()})
+}
+
+// shares collects every custodian's release of its share for one access,
+// this node's own among them, in parallel, each bounded by shareTimeout.
+// The answers are passed on as they are: the reader checks each share
+// against its commitment and routes around bad ones.
+func (g *Gateway) shares(w http.ResponseWriter, r *http.Request) {
+	id, version, seq, ok := g.accessRequest(w, r)
+	if !ok {
+		return
+	}
+	snap, _, err := g.latest()
+	if err != nil {
+		writeStateError(w, err)
+		return
+	}
+	_, v, err := records.GetVersion(snap, id, version)
+	if err != nil {
+		writeTxError(w, err)
+		return
+	}
+	peers := map[string]string{}
+	for _, p := range g.custody.Peers() {
+		peers[strings.ToUpper(p.Address)] = p.API
+	}
+	out := make([]client.ReleasedShare, len(v.Custodians))
+	var wg sync.WaitGroup
+	for i, addr := range v.Custodians {
+		a := strings.ToUpper(hex.EncodeToString(addr))
+		out[i] = client.ReleasedShare{Validator: a, Index: i}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(r.Context(), shareTimeout)
+			defer cancel()
+			if bytes.Equal(addr, g.custody.Address()) {
+				s, err := g.custody.Release(ctx, id, version, seq)
+				if err != nil {
+					out[i].Error = err.Error()
+					return
+				}
+				out[i].Share = s.Encode()
+				return
+			}
+			api, ok := peers[a]
+			if !ok {
+				out[i].Error = "no gateway configured for this validator"
+				return
+			}
+			var res client.ReleasedShare
+			path := fmt.Sprintf("/v1/records/%s/versions/%d/share?event=%d", id, version, seq)
+			if err := g.peerClient(api).Get(ctx, path, &res); err != nil {
+				out[i].Error = err.Error()
+				return
+			}
+			out[i].Share = res.Share
+		}()
+	}
+	wg.Wait()
+	writeJSON(w, http.StatusOK, client.ReleasedShares{Shares: out})
+}
+
+// blob serves a custody blob: to a reader whose committed access permits
+// the record version it belongs to (?record=&version=&event=), or to a peer
+// validator replicating it (signed request headers).
+func (g *Gateway) blob(w http.ResponseWriter, r *http.Request) {
+	if !g.needCustody(w) {
+		return
+	}
+	h, err := blobstore.ParseHash(r.PathValue("hash"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, tx.CodeInvalid, err.Error())
+		return
+	}
+	var data []byte
+	if r.URL.Query().Has("event") {
+		id, version, seq, perr := accessParams(r)
+		if perr != nil {
+			writeError(w, http.StatusBadRequest, tx.CodeInvalid, perr.Error())
+			return
+		}
+		data, err = g.custody.ReaderBlob(r.Context(), h, id, version, seq)
+	} else {
+		data, err = g.custody.PeerBlob(r, h)
+	}
+	if err != nil {
+		writeCustodyError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	_, _ = w.Write(data)
+}
+
+func writeCustodyError(w http.ResponseWriter, err error) {
+	var ce *custody.Error
+	if errors.As(err, &ce) {
+		writeError(w, ce.Status, ce.Code, ce.Msg)
+		return
+	}
+	writeTxError(w, err)
+}
+
+// writeTxError answers a state read that failed with a result code, or
+// with a storage failure.
+func writeTxError(w http.ResponseWriter, err error) {
+	switch tx.CodeOf(err) {
+	case tx.CodeNotFound:
+		writeError(w, http.StatusNotFound, tx.CodeNotFound, err.Error())
+	case tx.CodeErased:
+		writeError(w, http.StatusGone, tx.CodeErased, err.Error())
+	case tx.CodeInvalid:
+		writeError(w, http.StatusBadRequest, tx.CodeInvalid, err.Error())
+	default:
+		writeStateError(w, err)
+	}
+}
+
+// peerClient returns the one client kept per peer gateway, so that share
+// requests reuse connections.
+func (g *Gateway) peerClient(api string) *client.Client {
+	if c, ok := g.peers.Load(api); ok {
+		return c.(*client.Client)
+	}
+	c, _ := g.peers.LoadOrStore(api, client.New(api))
+	return c.(*client.Client)
+}

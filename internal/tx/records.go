@@ -1,0 +1,258 @@
+package tx
+
+import (
+	"crypto/sha256"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/carechain/carechain/internal/codec"
+	"github.com/carechain/carechain/internal/consent"
+)
+
+// Record message types (range 30–49). Numbers are part of the protocol and
+// never reused.
+const (
+	TypePutRecord     Type = 30
+	TypeAccessRecords Type = 31
+	TypeEraseRecord   Type = 32
+)
+
+// Field limits for record messages.
+const (
+	MaxRecordLabels  = 16
+	MaxLabelLen      = 32
+	MaxAnchorBytes   = 16 << 10
+	MaxAccessRecords = 64
+	// MaxValidators bounds the custody set a record's key is split across.
+	MaxValidators = 64
+)
+
+// PutRecord anchors a new version of an encrypted record. The content is
+// not here: the ciphertext and the sealed key shares travel beside the
+// ledger as one custody blob named by BlobHash. Anchor is the key-share
+// anchor (keyshare.Anchor's encoding: record id, version, patient, the
+// ciphertext's hash and a commitment to every share); Custodians is the
+// hash of the validator set the shares were sealed to, so a record sealed
+// to a set that has since changed is refused rather than stored unreadable.
+//
+// Version 1 creates a record whose id the ledger derives from the
+// transaction (RecordID), so a client knows it before encrypting; a later
+// version adds to an existing record.
+type PutRecord struct {
+	Patient      string
+	RecordID     string
+	Version      uint64
+	ResourceType string
+	// Labels are the record's security labels (PSY, HIV, ETH, 42CFRPart2…),
+	// ascending and unique: consent decides on them.
+	Labels []string
+	// Date is the record's clinical date in Unix seconds (0: none), for
+	// consents limited by a data period.
+	Date       int64
+	Size       uint64 // bytes of ciphertext
+	BlobHash   []byte // SHA-256 of the custody blob, 32 bytes
+	Anchor     []byte
+	Custodians []byte // SHA-256 of the custody validator set, 32 bytes
+}
+
+func (*PutRecord) Type() Type { return TypePutRecord }
+
+func (m *PutRecord) Encode() []byte {
+	w := codec.NewWriter(256 + len(m.Anchor))
+	w.String(m.Patient)
+	w.String(m.RecordID)
+	w.Uvarint(m.Version)
+	w.String(m.ResourceType)
+	w.Strings(m.Labels)
+	w.Varint(m.Date)
+	w.Uvarint(m.Size)
+	w.Fixed(m.BlobHash)
+	w.BytesField(m.Anchor)
+	w.Fixed(m.Custodians)
+	return w.Bytes()
+}
+
+// RecordRef names one version of a record; Version 0 means the latest.
+type RecordRef struct {
+	ID      string
+	Version uint64
+}
+
+// String is the reference as the audit log names it: "ID/_history/V", the
+// FHIR vread path of that version.
+func (r RecordRef) String() string {
+	return r.ID + "/_history/" + strconv.FormatUint(r.Version, 10)
+}
+
+// AccessRecords asks to read records of one patient for a purpose. The
+// block decides it against the patient's consents and records the decision
+// in the audit log; only for a permitted, committed access do validators
+// release their key shares. A request for several records is permitted
+// only if every one is.
+type AccessRecords struct {
+	Patient    string
+	Records    []RecordRef // ascending by id, ids unique
+	Purpose    string
+	BreakGlass bool
+}
+
+func (*AccessRecords) Type() Type { return TypeAccessRecords }
+
+func (m *AccessRecords) Encode() []byte {
+	w := codec.NewWriter(64 + 40*len(m.Records))
+	w.String(m.Patient)
+	w.Uvarint(uint64(len(m.Records)))
+	for _, r := range m.Records {
+		w.String(r.ID)
+		w.Uvarint(r.Version)
+	}
+	w.String(m.Purpose)
+	w.Bool(m.BreakGlass)
+	return w.Bytes()
+}
+
+// EraseRecord erases a record with all its versions. Each node deletes the
+// ciphertext and the key shares; the anchors' hashes stay on the ledger. The
+// patient may erase their records, and the organization that wrote a
+// record may erase it (its retention duty ends or it was written in error).
+type EraseRecord struct {
+	RecordID string
+	Reason   string
+}
+
+func (*EraseRecord) Type() Type { return TypeEraseRecord }
+
+func (m *EraseRecord) Encode() []byte {
+	w := codec.NewWriter(64 + len(m.Reason))
+	w.String(m.RecordID)
+	w.String(m.Reason)
+	return w.Bytes()
+}
+
+func decodeRecordMsg(t Type, r *codec.Reader) Msg {
+	switch t {
+	case TypePutRecord:
+		return &PutRecord{
+			Patient:      r.String(MaxIDLen),
+			RecordID:     r.String(MaxIDLen),
+			Version:      r.Uvarint(),
+			ResourceType: r.String(MaxIDLen),
+			Labels:       r.Strings(MaxRecordLabels, MaxLabelLen),
+			Date:         r.Varint(),
+			Size:         r.Uvarint(),
+			BlobHash:     r.Fixed(sha256.Size),
+			Anchor:       r.BytesField(MaxAnchorBytes),
+			Custodians:   r.Fixed(sha256.Size),
+		}
+	case TypeAccessRecords:
+		m := &AccessRecords{Patient: r.String(MaxIDLen)}
+		n := r.Uvarint()
+		if n > MaxAccessRecords {
+			r.Fail("%d records, at most %d", n, MaxAccessRecords)
+			return m
+		}
+		for i := uint64(0); i < n && r.Err() == nil; i++ {
+			m.Records = append(m.Records, RecordRef{ID: r.String(MaxIDLen), Version: r.Uvarint()})
+		}
+		m.Purpose = r.String(MaxIDLen)
+		m.BreakGlass = r.Bool()
+		return m
+	case TypeEraseRecord:
+		return &EraseRecord{RecordID: r.String(MaxIDLen), Reason: r.String(MaxReasonLen)}
+	}
+	return nil
+}
+
+// validateRecordMsg checks a record message without state. The anchor's
+// own encoding is checked by the records module, which owns it.
+func validateRecordMsg(t *Tx, m Msg) (bool, error) {
+	switch m := m.(type) {
+	case *PutRecord:
+		if err := checkID("patient", m.Patient); err != nil {
+			return true, err
+		}
+		if err := checkID("record", m.RecordID); err != nil {
+			return true, err
+		}
+		if m.Version == 0 {
+			return true, Errorf(CodeInvalid, "record versions start at 1")
+		}
+		if m.Version == 1 && m.RecordID != RecordID(t.Signer, t.Nonce) {
+			return true, Errorf(CodeInvalid, "a new record's id is %s, derived from its transaction, not %s", RecordID(t.Signer, t.Nonce), m.RecordID)
+		}
+		if !consent.IsResourceType(m.ResourceType) {
+			return true, Errorf(CodeInvalid, "%q is not a FHIR R4 resource type", m.ResourceType)
+		}
+		if m.ResourceType == "Consent" || m.ResourceType == "AuditEvent" {
+			return true, Errorf(CodeInvalid, "%s resources are ledger objects, not records", m.ResourceType)
+		}
+		if err := checkLabels(m.Labels); err != nil {
+			return true, err
+		}
+		if m.Size == 0 {
+			return true, Errorf(CodeInvalid, "a record's ciphertext cannot be empty")
+		}
+		if len(m.Anchor) == 0 {
+			return true, Errorf(CodeInvalid, "a record version needs its key-share anchor")
+		}
+		return true, nil
+	case *AccessRecords:
+		if err := checkID("patient", m.Patient); err != nil {
+			return true, err
+		}
+		if len(m.Records) == 0 {
+			return true, Errorf(CodeInvalid, "name at least one record")
+		}
+		for i, r := range m.Records {
+			if err := checkID("record", r.ID); err != nil {
+				return true, err
+			}
+			if i > 0 && m.Records[i-1].ID >= r.ID {
+				return true, Errorf(CodeInvalid, "records must be ascending by id and unique (%s then %s)", m.Records[i-1].ID, r.ID)
+			}
+		}
+		if !consent.IsKnownPurpose(consent.Purpose(m.Purpose)) {
+			return true, Errorf(CodeInvalid, "unknown purpose of use %q", m.Purpose)
+		}
+		return true, nil
+	case *EraseRecord:
+		return true, checkID("record", m.RecordID)
+	}
+	return false, nil
+}
+
+func checkLabels(labels []string) error {
+	for i, l := range labels {
+		if l == "" || strings.ContainsFunc(l, func(r rune) bool { return r <= ' ' || r > '~' || r == ',' }) {
+			return Errorf(CodeInvalid, "security label %q must be printable ASCII without spaces or commas", l)
+		}
+		if i > 0 && labels[i-1] >= l {
+			return Errorf(CodeInvalid, "security labels must be ascending and unique (%s then %s)", labels[i-1], l)
+		}
+	}
+	return nil
+}
+
+// SortLabels returns labels ascending without duplicates, the order a
+// PutRecord needs.
+func SortLabels(labels []string) []string {
+	out := slices.Clone(labels)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+const recordIDDomain = "carechain/record-id/v1\x00"
+
+// RecordID is the id of the record a version-1 PutRecord from signer with
+// nonce creates: "rc" followed by 24 base32 letters of SHA-256 over a
+// domain prefix, the signer and the nonce, like ConsentID. The writer
+// knows it before the block, so it can bind the ciphertext to it.
+func RecordID(signer string, nonce uint64) string {
+	w := codec.NewWriter(len(recordIDDomain) + len(signer) + 12)
+	w.Fixed([]byte(recordIDDomain))
+	w.String(signer)
+	w.Uvarint(nonce)
+	sum := sha256.Sum256(w.Bytes())
+	return "rc" + strings.ToLower(idEncoding.EncodeToString(sum[:15]))
+}
