@@ -148,6 +148,11 @@ func (c *Client) provenValidators(ctx context.Context) ([]identity.Validator, er
 // provenRecord reads a record and one of its versions (0: the latest),
 // each with a state proof.
 func (c *Client) provenRecord(ctx context.Context, id string, version uint64) (*records.Record, *records.Version, error) {
+	// A record the node says does not exist is taken at its word: a node
+	// can always refuse service, and absence is all it could claim here.
+	if _, err := c.Record(ctx, id); err != nil {
+		return nil, nil, err
+	}
 	p, err := c.StateAt(ctx, records.RecordKey(id), 0)
 	if err != nil {
 		return nil, nil, err

@@ -49,6 +49,7 @@ func commands() []command {
 		{"keys", "create and show key files (keys new, keys show)", runKeys},
 		{"identity", "register, show, rotate and revoke identities", runIdentity},
 		{"consent", "grant, revoke, list, show, import and check consents; delegates; opt-out", runConsent},
+		{"record", "write, read, erase and list encrypted records (record put|get|erase|history|list)", runRecord},
 		{"audit", "read a patient's access history (audited), export it, prove an event", runAudit},
 		{"verify", "check an audit proof bundle offline against the genesis", runVerify},
 		{"check", "check a stopped node's stores offline and name anything changed", runCheck},
