@@ -91,15 +91,11 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if opt.MaxTxs == 0 {
 		opt.MaxTxs = int(opt.Duration.Seconds() * 4000)
 	}
-	dir := opt.Dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "carechain-bench-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(d)
-		dir = d
+	dir, cleanup, err := workDir(opt.Dir)
+	if err != nil {
+		return nil, err
 	}
+	defer cleanup()
 	progress := opt.Progress
 	if progress == nil {
 		progress = io.Discard
@@ -150,23 +146,10 @@ func runPhase(ctx context.Context, dir string, opt Options, txs [][]byte, appNam
 	if err != nil {
 		return nil, err
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	procs := make([]*exec.Cmd, 0, len(members))
+	procs, clients, startHeight, err := startNetwork(ctx, dir, members, appName, opt.CPUProfile)
 	var phase *Phase
 	defer func() {
-		for _, p := range procs {
-			_ = p.Process.Signal(syscall.SIGTERM)
-		}
-		var cpu time.Duration
-		for _, p := range procs {
-			_ = p.Wait()
-			if p.ProcessState != nil {
-				cpu += p.ProcessState.UserTime() + p.ProcessState.SystemTime()
-			}
-		}
+		cpu := stopNetwork(procs)
 		if phase != nil {
 			phase.NodeCPUSeconds = cpu.Seconds()
 			if phase.Committed > 0 {
@@ -174,43 +157,8 @@ func runPhase(ctx context.Context, dir string, opt Options, txs [][]byte, appNam
 			}
 		}
 	}()
-	clients := make([]*rpchttp.HTTP, len(members))
-	for i, m := range members {
-		args := []string{"start", "--home", m.Home}
-		if appName != "" {
-			args = append(args, "--app", appName)
-		}
-		if i == 0 && opt.CPUProfile != "" {
-			args = append(args, "--cpuprofile", opt.CPUProfile)
-		}
-		logf, err := os.Create(filepath.Join(dir, m.Name+".log"))
-		if err != nil {
-			return nil, err
-		}
-		defer logf.Close()
-		cmd := exec.Command(exe, args...)
-		cmd.Stdout, cmd.Stderr = logf, logf
-		// The nodes die with the harness, even if it is killed.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("start %s: %w", m.Name, err)
-		}
-		procs = append(procs, cmd)
-		if clients[i], err = rpchttp.New("http://"+m.RPC, "/websocket"); err != nil {
-			return nil, err
-		}
-	}
-	// Every validator must be up and committing before measuring: a
-	// network missing one still runs, slower, and would skew the figure.
-	var startHeight int64
-	for i, c := range clients {
-		h, err := waitHeight(ctx, c, 3, 60*time.Second)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w (logs in %s)", members[i].Name, err, dir)
-		}
-		if i == 0 {
-			startHeight = h
-		}
+	if err != nil {
+		return nil, err
 	}
 
 	var submitted, rejected, next atomic.Int64
@@ -338,4 +286,83 @@ func waitHeight(ctx context.Context, c *rpchttp.HTTP, h int64, timeout time.Dura
 		case <-tick.C:
 		}
 	}
+}
+
+// startNetwork starts one process per member, with appName ("" for
+// carechain), and returns once every validator is committing, with the
+// height node0 was at then. The processes are returned even on error, for
+// stopNetwork.
+func startNetwork(ctx context.Context, dir string, members []node.Member, appName, cpuProfile string) ([]*exec.Cmd, []*rpchttp.HTTP, int64, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	procs := make([]*exec.Cmd, 0, len(members))
+	clients := make([]*rpchttp.HTTP, len(members))
+	for i, m := range members {
+		args := []string{"start", "--home", m.Home}
+		if appName != "" {
+			args = append(args, "--app", appName)
+		}
+		if i == 0 && cpuProfile != "" {
+			args = append(args, "--cpuprofile", cpuProfile)
+		}
+		logf, err := os.Create(filepath.Join(dir, m.Name+".log"))
+		if err != nil {
+			return procs, nil, 0, err
+		}
+		cmd := exec.Command(exe, args...)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		// The nodes die with the harness, even if it is killed.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		err = cmd.Start()
+		logf.Close() // the child has its own descriptor
+		if err != nil {
+			return procs, nil, 0, fmt.Errorf("start %s: %w", m.Name, err)
+		}
+		procs = append(procs, cmd)
+		if clients[i], err = rpchttp.New("http://"+m.RPC, "/websocket"); err != nil {
+			return procs, nil, 0, err
+		}
+	}
+	// Every validator must be up and committing before measuring: a
+	// network missing one still runs, slower, and would skew the figure.
+	var startHeight int64
+	for i, c := range clients {
+		h, err := waitHeight(ctx, c, 3, 60*time.Second)
+		if err != nil {
+			return procs, nil, 0, fmt.Errorf("%s: %w (logs in %s)", members[i].Name, err, dir)
+		}
+		if i == 0 {
+			startHeight = h
+		}
+	}
+	return procs, clients, startHeight, nil
+}
+
+// stopNetwork stops the processes and returns the CPU time they used.
+func stopNetwork(procs []*exec.Cmd) time.Duration {
+	for _, p := range procs {
+		_ = p.Process.Signal(syscall.SIGTERM)
+	}
+	var cpu time.Duration
+	for _, p := range procs {
+		_ = p.Wait()
+		if p.ProcessState != nil {
+			cpu += p.ProcessState.UserTime() + p.ProcessState.SystemTime()
+		}
+	}
+	return cpu
+}
+
+// workDir returns dir, or a new temporary directory removed by cleanup.
+func workDir(dir string) (string, func(), error) {
+	if dir != "" {
+		return dir, func() {}, nil
+	}
+	d, err := os.MkdirTemp("", "carechain-bench-")
+	if err != nil {
+		return "", nil, err
+	}
+	return d, func() { os.RemoveAll(d) }, nil
 }
