@@ -128,4 +128,3 @@ func (a *App) accessRecords(st kv.Reader, signer identity.Signer, m *tx.AccessRe
 	}
 	return []abci.Event{{Type: tx.TypeAccessRecords.String(), Attributes: attrs}}, e, nil
 }
-

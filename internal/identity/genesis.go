@@ -83,7 +83,9 @@ func InitGenesis(st kv.Store, g Genesis) error {
 }
 
 // ValidatorKey is the state key of a validator's entry, for proofs.
-func ValidatorKey(address []byte) []byte { return []byte(prefixValidator + hex.EncodeToString(address)) }
+func ValidatorKey(address []byte) []byte {
+	return []byte(prefixValidator + hex.EncodeToString(address))
+}
 
 // PutValidator records a validator's HPKE key.
 func PutValidator(st kv.Store, v Validator) error {
