@@ -1,6 +1,11 @@
 package client
 
-import "time"
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+)
 
 // RecordUpload is a new record version: the signed record.put transaction
 // and the custody blob it anchors (ciphertext and sealed shares).
@@ -57,4 +62,27 @@ type ReleasedShare struct {
 // ReleasedShares is every custodian's answer, collected by one gateway.
 type ReleasedShares struct {
 	Shares []ReleasedShare `json:"shares"`
+}
+
+// NetworkInfo is what a node tells one that wants to join its network.
+type NetworkInfo struct {
+	ChainID string          `json:"chain_id"`
+	Genesis json.RawMessage `json:"genesis"`
+	// P2P lists CometBFT peers as "id@host:port": this node and its own
+	// persistent peers.
+	P2P []string `json:"p2p"`
+	// Gateways lists validators' gateways: this node's and its peers'.
+	Gateways []Gateway `json:"gateways"`
+}
+
+// Gateway is a validator's gateway.
+type Gateway struct {
+	Address string `json:"address"` // validator address, upper-case hex
+	API     string `json:"api"`
+}
+
+// Network reads what joining this node's network takes.
+func (c *Client) Network(ctx context.Context) (*NetworkInfo, error) {
+	var out NetworkInfo
+	return &out, c.do(ctx, http.MethodGet, "/v1/network", nil, &out)
 }

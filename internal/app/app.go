@@ -211,7 +211,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	a.pendingHeight, a.pendingTime = req.Height, req.Time
 	a.metrics.finalizeSeconds.Observe(time.Since(start).Seconds())
 	a.metrics.blockTxs.Observe(float64(len(req.Txs)))
-	return &abci.ResponseFinalizeBlock{TxResults: out.results, AppHash: out.appHash}, nil
+	return &abci.ResponseFinalizeBlock{TxResults: out.results, AppHash: out.appHash, ValidatorUpdates: out.validators}, nil
 }
 
 // Commit saves the working tree as the block's version.

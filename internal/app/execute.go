@@ -35,6 +35,8 @@ type result struct {
 	typ    tx.Type
 	events []abci.Event
 	data   []byte // the leaf hash of the audit event the transaction recorded, if any
+	// validator is the consensus change a successful validator.set makes.
+	validator *abci.ValidatorUpdate
 }
 
 func (r result) log() string {
@@ -153,10 +155,15 @@ func (a *App) execute(st kv.Store, raw []byte, b block, m mode) result {
 	}
 	var events []abci.Event
 	var data []byte
+	var valUpdate *abci.ValidatorUpdate
 	if m != modeRecheck || changesSigners(v.msg) {
 		inner := state.NewOverlay(outer)
 		var record *audit.Event
-		events, record, err = a.dispatch(inner, signer, v, b)
+		if sv, ok := v.msg.(*tx.SetValidator); ok {
+			events, valUpdate, err = setValidator(inner, signer, sv)
+		} else {
+			events, record, err = a.dispatch(inner, signer, v, b)
+		}
 		if err != nil {
 			if record == nil || tx.CodeOf(err) != tx.CodeAccessDenied {
 				return failed(v.tx.Type, err)
@@ -196,7 +203,7 @@ func (a *App) execute(st kv.Store, raw []byte, b block, m mode) result {
 			return failed(v.tx.Type, err)
 		}
 	}
-	return result{code: tx.CodeOK, typ: v.tx.Type, events: events, data: data}
+	return result{code: tx.CodeOK, typ: v.tx.Type, events: events, data: data, validator: valUpdate}
 }
 
 // changesSigners reports whether msg changes what authenticating a later

@@ -40,7 +40,10 @@ type blockResult struct {
 	results []*abci.ExecTxResult
 	types   []tx.Type
 	appHash []byte
-	err     error // storage failure, or errAborted
+	// validators are the block's changes to the validator set, one per
+	// key, last change winning, in the order the keys first changed.
+	validators []abci.ValidatorUpdate
+	err        error // storage failure, or errAborted
 }
 
 var errAborted = errors.New("optimistic execution aborted")
@@ -63,6 +66,9 @@ func (a *App) executeBlock(height int64, t time.Time, txs [][]byte, abort *atomi
 			return blockResult{err: fmt.Errorf("height %d tx %d: %w", height, i, res.err)}
 		}
 		out.types[i] = res.typ
+		if res.validator != nil {
+			out.validators = mergeValidatorUpdate(out.validators, *res.validator)
+		}
 		out.results[i] = &abci.ExecTxResult{Code: uint32(res.code), Codespace: res.codespace(), Log: res.log(), Events: res.events, Data: res.data}
 	}
 	out.appHash = a.store.WorkingHash()
@@ -121,4 +127,16 @@ func (a *App) finishBlock(req *abci.RequestFinalizeBlock) blockResult {
 		a.stopOptimistic()
 	}
 	return a.executeBlock(req.Height, req.Time, req.Txs, nil)
+}
+
+// mergeValidatorUpdate adds u to a block's updates; CometBFT refuses two
+// updates of one key in a block, so a later one replaces the earlier.
+func mergeValidatorUpdate(us []abci.ValidatorUpdate, u abci.ValidatorUpdate) []abci.ValidatorUpdate {
+	for i := range us {
+		if us[i].PubKey.Equal(u.PubKey) {
+			us[i] = u
+			return us
+		}
+	}
+	return append(us, u)
 }

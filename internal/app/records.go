@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -127,4 +128,19 @@ func (a *App) accessRecords(st kv.Reader, signer identity.Signer, m *tx.AccessRe
 		attrs = append(attrs, abci.EventAttribute{Key: "break_glass", Value: "true", Index: true})
 	}
 	return []abci.Event{{Type: tx.TypeAccessRecords.String(), Attributes: attrs}}, e, nil
+}
+
+// setValidator changes the validator set in state and returns the change
+// for consensus.
+func setValidator(st kv.Store, signer identity.Signer, m *tx.SetValidator) ([]abci.Event, *abci.ValidatorUpdate, error) {
+	addr, err := identity.SetValidator(st, signer.Actor, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	u := abci.Ed25519ValidatorUpdate(m.PubKey, int64(m.Power))
+	return []abci.Event{{Type: tx.TypeSetValidator.String(), Attributes: []abci.EventAttribute{
+		{Key: "address", Value: strings.ToUpper(hex.EncodeToString(addr)), Index: true},
+		{Key: "power", Value: strconv.FormatUint(m.Power, 10)},
+		{Key: "name", Value: m.Name},
+	}}}, &u, nil
 }

@@ -45,6 +45,8 @@ func commands() []command {
 		{"init", "create a single-validator node home", runInit},
 		{"start", "run a node (creating its home first if empty)", runStart},
 		{"testnet", "create a local network of validator homes", runTestnet},
+		{"join", "create a node home that joins an existing network", runJoin},
+		{"validator", "add or remove a validator (consortium admin)", runValidator},
 		{"status", "show a node's height, state root and validators", runStatus},
 		{"keys", "create and show key files (keys new, keys show)", runKeys},
 		{"identity", "register, show, rotate and revoke identities", runIdentity},

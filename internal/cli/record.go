@@ -12,11 +12,12 @@ import (
 	"github.com/carechain/carechain/internal/consent"
 )
 
-const recordUsage = "Usage: carechain record put|get|erase|history|list [flags]"
+const recordUsage = "Usage: carechain record put|get|erase|history|list|reseal [flags]"
 
 func runRecord(e *env, args []string) error {
 	subs := map[string]func(*env, []string) error{
 		"put": runRecordPut, "get": runRecordGet, "erase": runRecordErase, "history": runRecordHistory, "list": runRecordList,
+		"reseal": runRecordReseal,
 	}
 	if len(args) > 0 {
 		if f, ok := subs[args[0]]; ok {
@@ -255,5 +256,51 @@ func runRecordList(e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "%s  %-22s v%-3d %s%s\n", r.ID, r.Type, r.Version, r.Updated.Format(time.RFC3339), state)
 	}
+	return nil
+}
+
+// runRecordReseal moves a record to the current validator set: it reads
+// the latest version (an audited read like any other) and writes it again
+// as a new version, under a new key split across today's validators.
+// Records written before validators left stay readable while k of their
+// custodians are up; resealing restores the full margin.
+func runRecordReseal(e *env, args []string) error {
+	fs := newFlags(e, "record reseal", "record reseal --key FILE --purpose PATRQT|HOPERAT [--json] RECORD_ID")
+	connect := nodeFlags(e, "record reseal", fs)
+	keyPath := fs.String("key", "", "key file of the patient, or of the record's author organization (or its staff)")
+	purpose := fs.String("purpose", "", "purpose of the read: PATRQT for the patient, HOPERAT for the author organization")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	k, err := loadKey("key", *keyPath)
+	if err != nil {
+		return err
+	}
+	if *purpose == "" {
+		return usageError("--purpose is required: resealing reads the record")
+	}
+	cl, err := connect()
+	if err != nil {
+		return err
+	}
+	info, err := cl.Record(e.ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	r, err := cl.ReadRecord(e.ctx, k, pos[0], 0, strings.ToUpper(*purpose), false)
+	if err != nil {
+		return err
+	}
+	latest := info.Versions[len(info.Versions)-1]
+	w, err := cl.WriteRecord(e.ctx, k, client.RecordWrite{RecordID: pos[0], ResourceType: latest.Type, Labels: latest.Labels, Resource: r.Resource})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(e.stdout, map[string]any{"id": w.ID, "version": w.Version, "height": w.Result.Height})
+	}
+	fmt.Fprintf(e.stderr, "resealed %s as version %d for the current validators\n", w.ID, w.Version)
 	return nil
 }

@@ -90,6 +90,10 @@ func (r *Reader) Fail(format string, args ...any) {
 	}
 }
 
+// Remaining is the number of bytes not yet read, for an optional trailing
+// field that is encoded only when set.
+func (r *Reader) Remaining() int { return len(r.buf) }
+
 // Done checks that the whole input was consumed and returns the first error.
 func (r *Reader) Done() error {
 	if r.err == nil && len(r.buf) != 0 {

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -278,7 +279,7 @@ func (s *Service) Ensure(ctx context.Context, h blobstore.Hash) error {
 		return nil
 	}
 	var errs []error
-	for _, p := range s.cfg.Peers {
+	for _, p := range s.Peers() {
 		data, err := s.fetch(ctx, p, h)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p.API, err))
@@ -378,5 +379,30 @@ func PeerAddress(pub ed25519.PublicKey) []byte {
 	return sum[:20]
 }
 
-// Peers are the other validators' gateways.
-func (s *Service) Peers() []Peer { return s.cfg.Peers }
+// Peers are the other validators' gateways: those configured, and those
+// the ledger lists for validators the configuration does not name (a
+// validator that joined later). A configured address wins: operators may
+// reach a peer by an internal name.
+func (s *Service) Peers() []Peer {
+	peers := slices.Clone(s.cfg.Peers)
+	snap, _, err := s.cfg.State()
+	if err != nil {
+		return peers
+	}
+	vals, err := identity.Validators(snap)
+	if err != nil {
+		return peers
+	}
+	known := make(map[string]bool, len(peers))
+	for _, p := range peers {
+		known[strings.ToUpper(p.Address)] = true
+	}
+	for _, v := range vals {
+		addr := strings.ToUpper(hex.EncodeToString(v.Address))
+		if v.API == "" || known[addr] || string(v.Address) == string(s.address) {
+			continue
+		}
+		peers = append(peers, Peer{Address: addr, API: v.API})
+	}
+	return peers
+}

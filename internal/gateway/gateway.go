@@ -72,6 +72,8 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", g.health)
 	mux.Handle("GET /metrics", promhttp.Handler())
 	mux.HandleFunc("GET /v1/status", g.status)
+	mux.HandleFunc("GET /v1/network", g.network)
+	mux.HandleFunc("GET /v1/custodians", g.custodians)
 	mux.HandleFunc("POST /v1/txs", g.submit)
 	mux.HandleFunc("GET /v1/txs/{hash}", g.lookupTx)
 	mux.HandleFunc("POST /v1/audit/history", g.history)

@@ -3,6 +3,7 @@ package identity
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"unicode/utf8"
@@ -40,7 +41,14 @@ type Validator struct {
 	Name    string
 	Address []byte
 	HPKEKey []byte
+	// API is the validator's gateway URL, where peers fetch custody blobs
+	// and readers' gateways collect key shares. Validators added by
+	// validator.set carry it; genesis ones may leave it to configuration.
+	API string
 }
+
+// maxAPILen bounds a gateway URL.
+const maxAPILen = 256
 
 // InitGenesis writes the admin and the validators' keys.
 func InitGenesis(st kv.Store, g Genesis) error {
@@ -93,6 +101,11 @@ func PutValidator(st kv.Store, v Validator) error {
 	w.String(v.Name)
 	w.BytesField(v.Address)
 	w.BytesField(v.HPKEKey)
+	if v.API != "" {
+		// Present only when set, so entries without one keep the encoding
+		// they always had.
+		w.String(v.API)
+	}
 	return st.Set(ValidatorKey(v.Address), w.Bytes())
 }
 
@@ -101,6 +114,11 @@ func PutValidator(st kv.Store, v Validator) error {
 func DecodeValidator(b []byte) (Validator, error) {
 	r := codec.NewReader(b)
 	v := Validator{Name: r.String(tx.MaxNameLen), Address: bytes.Clone(r.BytesField(maxValidatorAddressLen)), HPKEKey: bytes.Clone(r.BytesField(tx.HPKEKeyMaxLen))}
+	if r.Err() == nil && r.Remaining() > 0 {
+		if v.API = r.String(maxAPILen); r.Err() == nil && v.API == "" {
+			r.Fail("empty gateway URL is encoded by omission")
+		}
+	}
 	return v, r.Done()
 }
 
@@ -126,4 +144,49 @@ func Validators(st kv.Reader) ([]Validator, error) {
 func AdminID(st kv.Reader) (string, error) {
 	b, err := st.Get([]byte(keyAdmin))
 	return string(b), err
+}
+
+// ValidatorAddress is a consensus key's validator address, as CometBFT
+// derives it: the first 20 bytes of the key's SHA-256.
+func ValidatorAddress(pub []byte) []byte {
+	sum := sha256.Sum256(pub)
+	return sum[:20]
+}
+
+// SetValidator applies a validator change, which only the consortium
+// admin may sign: it adds the validator or replaces its entry, or, for
+// power 0, removes it. It returns the validator's address. The caller
+// passes the same change to consensus.
+func SetValidator(st kv.Store, signer *Actor, m *tx.SetValidator) ([]byte, error) {
+	if signer == nil || signer.Kind != tx.KindAdmin {
+		return nil, tx.Errorf(tx.CodeUnauthorized, "only the consortium admin changes the validator set")
+	}
+	addr := ValidatorAddress(m.PubKey)
+	vals, err := Validators(st)
+	if err != nil {
+		return nil, err
+	}
+	known := false
+	for _, v := range vals {
+		known = known || bytes.Equal(v.Address, addr)
+	}
+	if m.Power == 0 {
+		switch {
+		case !known:
+			return nil, tx.Errorf(tx.CodeNotFound, "%X is not a validator", addr)
+		case len(vals) == 1:
+			return nil, tx.Errorf(tx.CodeInvalid, "the last validator cannot be removed")
+		}
+		if err := st.Delete(ValidatorKey(addr)); err != nil {
+			return nil, fmt.Errorf("remove validator %X: %w", addr, err)
+		}
+		return addr, nil
+	}
+	if !known && len(vals) >= tx.MaxValidators {
+		return nil, tx.Errorf(tx.CodeInvalid, "already %d validators, the most a record's key is split across", len(vals))
+	}
+	if err := PutValidator(st, Validator{Name: m.Name, Address: addr, HPKEKey: bytes.Clone(m.HPKEKey), API: m.API}); err != nil {
+		return nil, fmt.Errorf("store validator %X: %w", addr, err)
+	}
+	return addr, nil
 }

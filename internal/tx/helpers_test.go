@@ -72,6 +72,8 @@ func sampleMsgs(t testing.TB) map[string]tx.Msg {
 		"access-records": &tx.AccessRecords{Patient: patient.id(), Purpose: "TREAT",
 			Records: []tx.RecordRef{{ID: "rca", Version: 0}, {ID: "rcb", Version: 3}}},
 		"access-break-glass": &tx.AccessRecords{Patient: patient.id(), Purpose: "ETREAT", BreakGlass: true, Records: []tx.RecordRef{{ID: "rca"}}},
+		"add-validator":      &tx.SetValidator{Name: "node4", PubKey: bytes.Repeat([]byte{4}, 32), Power: 10, HPKEKey: org.hpke, API: "https://node4.example.org"},
+		"remove-validator":   &tx.SetValidator{PubKey: bytes.Repeat([]byte{4}, 32)},
 		"erase-record":       &tx.EraseRecord{RecordID: "rcexample", Reason: "entered in error"},
 	}
 }

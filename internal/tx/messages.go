@@ -21,7 +21,7 @@ const (
 // Types lists every message type in ascending order, for documentation and
 // tests.
 func Types() []Type {
-	return []Type{TypeRegisterActor, TypeRotateKey, TypeRevokeActor,
+	return []Type{TypeRegisterActor, TypeRotateKey, TypeRevokeActor, TypeSetValidator,
 		TypeGrantConsent, TypeUpdateConsent, TypeRevokeConsent, TypeSetDelegate, TypeRemoveDelegate, TypeSetBreakGlassOptOut,
 		TypePutRecord, TypeAccessRecords, TypeEraseRecord,
 		TypeQueryAuditHistory}
@@ -35,6 +35,8 @@ func (t Type) String() string {
 		return "identity.rotate"
 	case TypeRevokeActor:
 		return "identity.revoke"
+	case TypeSetValidator:
+		return "validator.set"
 	case TypeGrantConsent:
 		return "consent.grant"
 	case TypeUpdateConsent:
@@ -208,7 +210,9 @@ func DecodeMsg(t Type, body []byte) (Msg, error) {
 		if m = decodeConsentMsg(t, r); m == nil {
 			if m = decodeAuditMsg(t, r); m == nil {
 				if m = decodeRecordMsg(t, r); m == nil {
-					return nil, Errorf(CodeUnknownType, "unknown message type %d", uint32(t))
+					if m = decodeValidatorMsg(t, r); m == nil {
+						return nil, Errorf(CodeUnknownType, "unknown message type %d", uint32(t))
+					}
 				}
 			}
 		}

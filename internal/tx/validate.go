@@ -58,6 +58,9 @@ func ValidateBasic(chainID string, t *Tx, m Msg) error {
 		}
 		return nil
 	}
+	if v, ok := m.(*SetValidator); ok {
+		return validateValidatorMsg(v)
+	}
 	if q, ok := m.(*QueryAuditHistory); ok {
 		return checkID("patient", q.Patient)
 	}
