@@ -1,7 +1,10 @@
-// Package gateway is a node's HTTP face: /healthz, Prometheus /metrics, and
-// the native JSON API under /v1 for submitting transactions, reading state
-// with proofs, reading patients' consents and previewing consent decisions. It listens where the node tells it (loopback by
-// default) and holds no state of its own beyond waiters for commits.
+// Package gateway is a node's HTTP face: /healthz, Prometheus /metrics, the
+// native JSON API under /v1 for submitting transactions, reading state
+// with proofs, reading patients' consents and previewing consent
+// decisions, and, once enabled, SMART Backend Services (/auth/token) in
+// front of the FHIR API at /fhir. It listens where the node tells it
+// (loopback by default) and holds no state of its own beyond waiters for
+// commits and the replay cache of token requests.
 package gateway
 
 import (
@@ -21,6 +24,8 @@ import (
 
 	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/consent/ledgerstate"
+	"github.com/carechain/carechain/internal/fhir"
+	"github.com/carechain/carechain/internal/smart"
 	"github.com/carechain/carechain/internal/tx"
 )
 
@@ -41,6 +46,10 @@ type Gateway struct {
 	consents *ledgerstate.IndexCache
 	// blockTime reads a committed block's header time.
 	blockTime func(ctx context.Context, height int64) (time.Time, error)
+	// smart and fhir serve SMART Backend Services and /fhir once
+	// EnableFHIR has run.
+	smart *smart.Server
+	fhir  *fhir.Server
 }
 
 // New returns a gateway over a started node and its committed state.
@@ -77,6 +86,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/patients/{id}/consents", g.patientConsents)
 	mux.HandleFunc("GET /v1/consents/decide", g.decide)
 	mux.HandleFunc("GET /v1/consents/{id}", g.consentByID)
+	g.mountFHIR(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, tx.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

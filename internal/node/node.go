@@ -29,6 +29,7 @@ import (
 
 	"github.com/carechain/carechain/internal/app"
 	"github.com/carechain/carechain/internal/gateway"
+	"github.com/carechain/carechain/internal/smart"
 	"github.com/carechain/carechain/internal/state"
 )
 
@@ -110,7 +111,7 @@ func Start(home string, opt Options) (*Node, error) {
 		n.closeFn()
 		return nil, err
 	}
-	if err := n.startGateway(cfg); err != nil {
+	if err := n.startGateway(home, cfg); err != nil {
 		n.Stop()
 		return nil, err
 	}
@@ -136,7 +137,7 @@ func (n *Node) startComet(ccfg *cmtcfg.Config, creator proxy.ClientCreator, lc L
 	return nil
 }
 
-func (n *Node) startGateway(cfg Config) error {
+func (n *Node) startGateway(home string, cfg Config) error {
 	ln, err := net.Listen("tcp", cfg.API.Listen)
 	if err != nil {
 		return fmt.Errorf("gateway cannot listen on %s: %w (is another node running? change api.listen in %s)", cfg.API.Listen, err, ConfigFile)
@@ -152,6 +153,13 @@ func (n *Node) startGateway(cfg Config) error {
 	}
 	n.apiLn = ln
 	n.APIURL = "http://" + ln.Addr().String()
+	if n.store != nil {
+		if err := n.enableFHIR(home, cfg); err != nil {
+			n.gw.Close()
+			ln.Close()
+			return err
+		}
+	}
 	n.api = &http.Server{Handler: n.gw.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := n.api.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -181,4 +189,19 @@ func (n *Node) Stop() error {
 		errs = append(errs, n.closeFn())
 	}
 	return errors.Join(errs...)
+}
+
+// enableFHIR turns on SMART Backend Services and /fhir, with the node's
+// access-token key (created on first start) and the URL clients reach the
+// gateway at: api.public_url behind a reverse proxy, else the listener's.
+func (n *Node) enableFHIR(home string, cfg Config) error {
+	key, err := smart.LoadOrCreateTokenKey(filepath.Join(home, TokenKeyFile))
+	if err != nil {
+		return err
+	}
+	base := cfg.API.PublicURL
+	if base == "" {
+		base = n.APIURL
+	}
+	return n.gw.EnableFHIR(gateway.FHIRConfig{BaseURL: base, TokenKey: key})
 }

@@ -147,8 +147,15 @@ type ErrorResponse struct {
 	Reason      Reason `json:"carechain_reason"`
 }
 
-// ServeToken answers POST /auth/token.
+// ServeToken answers POST /auth/token; other methods get a 405.
 func (s *Server) ServeToken(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		_ = json.NewEncoder(w).Encode(ErrorResponse{Error: oauthInvalidRequest, Description: "the token endpoint takes POST", Reason: ReasonRequestMalformed})
+		return
+	}
 	res, err := s.issue(w, r)
 	// Tokens and refusals alike must not be cached (RFC 6749 §5.1).
 	w.Header().Set("Cache-Control", "no-store")
@@ -170,9 +177,6 @@ func (s *Server) ServeToken(w http.ResponseWriter, r *http.Request) {
 // issue runs a token request: the cheap checks of the form first, then the
 // assertion, then its jti, so that only a good assertion is remembered.
 func (s *Server) issue(w http.ResponseWriter, r *http.Request) (*TokenResponse, *Error) {
-	if r.Method != http.MethodPost {
-		return nil, refuse(oauthInvalidRequest, ReasonRequestMalformed, "the token endpoint takes POST")
-	}
 	form, err := readForm(w, r)
 	if err != nil {
 		return nil, err

@@ -191,7 +191,7 @@ func TestTokenRequestRefusals(t *testing.T) {
 	}
 	rec = httptest.NewRecorder()
 	s.ServeToken(rec, httptest.NewRequest("GET", TokenPath, nil))
-	if rec.Code != 400 {
+	if rec.Code != 405 || rec.Header().Get("Allow") != "POST" {
 		t.Errorf("GET: %d", rec.Code)
 	}
 	big := strings.NewReader("scope=" + strings.Repeat("a", maxFormBytes))
