@@ -50,6 +50,7 @@ func commands() []command {
 		{"identity", "register, show, rotate and revoke identities", runIdentity},
 		{"consent", "grant, revoke, list, show, import and check consents; delegates; opt-out", runConsent},
 		{"audit", "read a patient's access history (audited), export it, prove an event", runAudit},
+		{"auth", "get a SMART Backend Services bearer token for the FHIR API (auth token)", runAuth},
 		{"verify", "check an audit proof bundle offline against the genesis", runVerify},
 		{"check", "check a stopped node's stores offline and name anything changed", runCheck},
 		{"bench", "measure committed transactions per second against a baseline", runBench},
