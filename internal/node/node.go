@@ -43,6 +43,9 @@ type Options struct {
 	// NoMetrics disables CometBFT's Prometheus metrics, which register
 	// globally and so can be enabled for only one node per process.
 	NoMetrics bool
+	// Version is the software version the FHIR CapabilityStatement
+	// reports; empty reports "dev".
+	Version string
 	// App, if set, replaces the carechain application (benchmark baseline).
 	App func(home string) (proxyApp proxy.ClientCreator, closer func() error, err error)
 }
@@ -111,7 +114,7 @@ func Start(home string, opt Options) (*Node, error) {
 		n.closeFn()
 		return nil, err
 	}
-	if err := n.startGateway(home, cfg); err != nil {
+	if err := n.startGateway(home, cfg, opt.Version); err != nil {
 		n.Stop()
 		return nil, err
 	}
@@ -137,7 +140,7 @@ func (n *Node) startComet(ccfg *cmtcfg.Config, creator proxy.ClientCreator, lc L
 	return nil
 }
 
-func (n *Node) startGateway(home string, cfg Config) error {
+func (n *Node) startGateway(home string, cfg Config, version string) error {
 	ln, err := net.Listen("tcp", cfg.API.Listen)
 	if err != nil {
 		return fmt.Errorf("gateway cannot listen on %s: %w (is another node running? change api.listen in %s)", cfg.API.Listen, err, ConfigFile)
@@ -154,7 +157,7 @@ func (n *Node) startGateway(home string, cfg Config) error {
 	n.apiLn = ln
 	n.APIURL = "http://" + ln.Addr().String()
 	if n.store != nil {
-		if err := n.enableFHIR(home, cfg); err != nil {
+		if err := n.enableFHIR(home, cfg, version); err != nil {
 			n.gw.Close()
 			ln.Close()
 			return err
@@ -194,7 +197,7 @@ func (n *Node) Stop() error {
 // enableFHIR turns on SMART Backend Services and /fhir, with the node's
 // access-token key (created on first start) and the URL clients reach the
 // gateway at: api.public_url behind a reverse proxy, else the listener's.
-func (n *Node) enableFHIR(home string, cfg Config) error {
+func (n *Node) enableFHIR(home string, cfg Config, version string) error {
 	key, err := smart.LoadOrCreateTokenKey(filepath.Join(home, TokenKeyFile))
 	if err != nil {
 		return err
@@ -203,5 +206,5 @@ func (n *Node) enableFHIR(home string, cfg Config) error {
 	if base == "" {
 		base = n.APIURL
 	}
-	return n.gw.EnableFHIR(gateway.FHIRConfig{BaseURL: base, TokenKey: key})
+	return n.gw.EnableFHIR(gateway.FHIRConfig{BaseURL: base, TokenKey: key, Version: version})
 }

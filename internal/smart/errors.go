@@ -44,6 +44,16 @@ const (
 	ReasonScopeInsufficient Reason = "scope_insufficient"
 )
 
+// Reasons lists every reason, for documentation and its test.
+func Reasons() []Reason {
+	return []Reason{ReasonRequestMalformed, ReasonGrantUnsupported, ReasonAssertionType, ReasonAssertionMalformed,
+		ReasonAssertionSignature, ReasonAssertionExpired, ReasonAssertionLifetime, ReasonAssertionAudience,
+		ReasonAssertionClaims, ReasonAssertionReplayed, ReasonClientUnknown, ReasonClientRevoked, ReasonClientKind,
+		ReasonScopeInvalid, ReasonPurposeInvalid, ReasonBusy, ReasonLedgerUnavailable, ReasonInternal,
+		ReasonTokenMissing, ReasonTokenMalformed, ReasonTokenInvalid, ReasonTokenExpired, ReasonClientKeyChanged,
+		ReasonScopeInsufficient}
+}
+
 // Error is a refusal: the OAuth error code (RFC 6749 §5.2 at the token
 // endpoint, RFC 6750 §3.1 at the resource server), carechain's reason, the
 // HTTP status to answer with and a description for people.
