@@ -30,7 +30,8 @@ func (g *Gateway) EnableFHIR(cfg FHIRConfig) error {
 	if g.state == nil {
 		return errNoState
 	}
-	s, err := smart.NewServer(smart.Config{BaseURL: cfg.BaseURL, TokenKey: cfg.TokenKey, Clients: ledgerClients{g}})
+	s, err := smart.NewServer(smart.Config{BaseURL: cfg.BaseURL, TokenKey: cfg.TokenKey, Clients: ledgerClients{g},
+		Log: g.log.With("component", "smart")})
 	if err != nil {
 		return fmt.Errorf("SMART authorization server: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strings"
@@ -48,6 +49,9 @@ type Config struct {
 	Now func() time.Time
 	// ReplayCacheSize bounds the remembered jtis; 0 means the default.
 	ReplayCacheSize int
+	// Log receives a line per token issued or refused; nil discards them.
+	// Assertions and tokens are never logged, only who, what and why.
+	Log *slog.Logger
 }
 
 // Server is the SMART authorization server of one node, and the check of
@@ -58,6 +62,7 @@ type Server struct {
 	clients Clients
 	now     func() time.Time
 	replay  *ReplayCache
+	log     *slog.Logger
 }
 
 // NewServer returns a server for cfg.
@@ -77,7 +82,11 @@ func NewServer(cfg Config) (*Server, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Server{base: base, tokens: tokens, clients: cfg.Clients, now: now, replay: NewReplayCache(cfg.ReplayCacheSize)}, nil
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{base: base, tokens: tokens, clients: cfg.Clients, now: now, replay: NewReplayCache(cfg.ReplayCacheSize), log: log}, nil
 }
 
 // TokenURL is the token endpoint's URL: the audience client assertions
@@ -156,7 +165,12 @@ func (s *Server) ServeToken(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(ErrorResponse{Error: oauthInvalidRequest, Description: "the token endpoint takes POST", Reason: ReasonRequestMalformed})
 		return
 	}
-	res, err := s.issue(w, r)
+	res, p, err := s.issue(w, r)
+	if err != nil {
+		s.log.Info("token refused", "reason", err.Reason, "error", err.OAuth, "remote", r.RemoteAddr)
+	} else {
+		s.log.Info("token issued", "client", p.ClientID, "org", p.Org, "scope", res.Scope, "purpose", res.Purpose, "token_id", p.TokenID)
+	}
 	// Tokens and refusals alike must not be cached (RFC 6749 §5.1).
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
@@ -176,52 +190,52 @@ func (s *Server) ServeToken(w http.ResponseWriter, r *http.Request) {
 
 // issue runs a token request: the cheap checks of the form first, then the
 // assertion, then its jti, so that only a good assertion is remembered.
-func (s *Server) issue(w http.ResponseWriter, r *http.Request) (*TokenResponse, *Error) {
+func (s *Server) issue(w http.ResponseWriter, r *http.Request) (*TokenResponse, *Principal, *Error) {
 	form, err := readForm(w, r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if g := form["grant_type"]; g != GrantClientCredentials {
 		if g == "" {
-			return nil, refuse(oauthInvalidRequest, ReasonRequestMalformed, "grant_type is required: grant_type=%s", GrantClientCredentials)
+			return nil, nil, refuse(oauthInvalidRequest, ReasonRequestMalformed, "grant_type is required: grant_type=%s", GrantClientCredentials)
 		}
-		return nil, refuse(oauthUnsupportedGrant, ReasonGrantUnsupported, "grant_type %q is not supported; use %s", clip(g), GrantClientCredentials)
+		return nil, nil, refuse(oauthUnsupportedGrant, ReasonGrantUnsupported, "grant_type %q is not supported; use %s", clip(g), GrantClientCredentials)
 	}
 	if t := form["client_assertion_type"]; t != AssertionTypeJWTBearer {
-		return nil, refuse(oauthInvalidRequest, ReasonAssertionType, "client_assertion_type must be %s", AssertionTypeJWTBearer)
+		return nil, nil, refuse(oauthInvalidRequest, ReasonAssertionType, "client_assertion_type must be %s", AssertionTypeJWTBearer)
 	}
 	raw := form["client_assertion"]
 	if raw == "" {
-		return nil, refuse(oauthInvalidRequest, ReasonRequestMalformed, "client_assertion is required: a JWT signed with the client's ledger key")
+		return nil, nil, refuse(oauthInvalidRequest, ReasonRequestMalformed, "client_assertion is required: a JWT signed with the client's ledger key")
 	}
 	scopes, serr := ParseScopes(form["scope"])
 	if serr != nil {
-		return nil, asRefusal(serr)
+		return nil, nil, asRefusal(serr)
 	}
 	purpose := consent.Purpose(form["purpose_of_use"])
 	if purpose != "" && !consent.IsKnownPurpose(purpose) {
-		return nil, purposeError(string(purpose))
+		return nil, nil, purposeError(string(purpose))
 	}
 	now := s.now()
 	a, verr := VerifyAssertion(raw, s.clients, s.TokenURL(), now)
 	if verr != nil {
-		return nil, asRefusal(verr)
+		return nil, nil, asRefusal(verr)
 	}
 	if id := form["client_id"]; id != "" && id != a.Client.ID {
-		return nil, refuse(oauthInvalidClient, ReasonAssertionClaims, "client_id %q differs from the assertion's iss", clip(id))
+		return nil, nil, refuse(oauthInvalidClient, ReasonAssertionClaims, "client_id %q differs from the assertion's iss", clip(id))
 	}
 	switch {
 	case purpose == "":
 		purpose = a.Purpose
 	case a.Purpose != "" && a.Purpose != purpose:
-		return nil, refuse(oauthInvalidRequest, ReasonPurposeInvalid, "purpose_of_use %s differs from the assertion's %s", purpose, a.Purpose)
+		return nil, nil, refuse(oauthInvalidRequest, ReasonPurposeInvalid, "purpose_of_use %s differs from the assertion's %s", purpose, a.Purpose)
 	}
 	if rerr := s.replay.Use(a.Client.ID, a.JTI, a.Expires, now); rerr != nil {
-		return nil, asRefusal(rerr)
+		return nil, nil, asRefusal(rerr)
 	}
 	id, rerr := randomID()
 	if rerr != nil {
-		return nil, refuse(oauthServerError, ReasonInternal, "draw a token id: %v", rerr)
+		return nil, nil, refuse(oauthServerError, ReasonInternal, "draw a token id: %v", rerr)
 	}
 	// Whole seconds: a JWT's times are, so expires_in is exact.
 	issued := now.Truncate(time.Second)
@@ -229,10 +243,10 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) (*TokenResponse, 
 		Scopes: scopes, Purpose: purpose, TokenID: id, IssuedAt: issued, Expires: issued.Add(TokenLifetime)}
 	tok, merr := s.tokens.Mint(p)
 	if merr != nil {
-		return nil, refuse(oauthServerError, ReasonInternal, "sign the access token: %v", merr)
+		return nil, nil, refuse(oauthServerError, ReasonInternal, "sign the access token: %v", merr)
 	}
 	return &TokenResponse{AccessToken: tok, TokenType: "bearer", ExpiresIn: int(TokenLifetime / time.Second),
-		Scope: scopes.String(), Purpose: string(purpose)}, nil
+		Scope: scopes.String(), Purpose: string(purpose)}, p, nil
 }
 
 // readForm reads a form-encoded body, refusing repeated parameters

@@ -238,3 +238,28 @@ func TestNewServerChecks(t *testing.T) {
 		}
 	}
 }
+
+// FuzzTokenRequest throws arbitrary bodies at the token endpoint: it must
+// answer every one with JSON, a token only for a good assertion.
+func FuzzTokenRequest(f *testing.F) {
+	w := newWorld()
+	good := tokenForm(assertion(f, w.org, testBase+TokenPath, t0, time.Minute, "seed"), "system/*.rs").Encode()
+	f.Add(good)
+	f.Add("grant_type=client_credentials&scope=system%2F*.rs")
+	f.Add("a=1&a=2")
+	f.Add("%zz")
+	f.Fuzz(func(t *testing.T, body string) {
+		s, _ := newTestServer(t, w)
+		r := httptest.NewRequest("POST", TokenPath, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		s.ServeToken(rec, r)
+		var out map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+			t.Fatalf("%q: answer %q is not JSON", body, rec.Body)
+		}
+		if rec.Code == 200 && out["access_token"] == nil || rec.Code != 200 && out["error"] == nil {
+			t.Fatalf("%q: %d %v", body, rec.Code, out)
+		}
+	})
+}
