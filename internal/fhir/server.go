@@ -176,30 +176,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, e)
 		return
 	}
-	var h http.Handler
-	if rt.Type != "" {
-		perm := rt.Interaction.Perm()
-		var found bool
-		h, found = s.lookup(rt)
-		if oh, ok := h.(operationHandler); ok {
-			perm = oh.perm
-		}
-		if perm != 0 {
-			if serr := p.Require(rt.Type, perm); serr != nil {
-				WriteError(w, authError(serr, "system/"+rt.Type+"."+perm.String()))
-				return
-			}
-		}
-		if !found {
-			WriteError(w, s.unsupported(rt, path))
+	h, found := s.lookup(rt)
+	perm := rt.Interaction.Perm()
+	if oh, ok := h.(operationHandler); ok {
+		perm = oh.perm
+	}
+	// Scope before existence, so an out-of-scope caller learns nothing
+	// about what is implemented. System-level routes name no type: their
+	// handlers check each type they touch.
+	if rt.Type != "" && perm != 0 {
+		if serr := p.Require(rt.Type, perm); serr != nil {
+			WriteError(w, authError(serr, "system/"+rt.Type+"."+perm.String()))
 			return
 		}
-	} else {
-		var found bool
-		if h, found = s.lookup(rt); !found {
-			WriteError(w, s.unsupported(rt, path))
-			return
-		}
+	}
+	if !found {
+		WriteError(w, s.unsupported(rt, path))
+		return
 	}
 	if e := negotiate(r, rt); e != nil {
 		WriteError(w, e)
