@@ -112,6 +112,21 @@ func TestSMARTNegativeMatrix(t *testing.T) {
 	if status, _, _, _ := fhirGet(t, n.APIURL, "/fhir/metadata", ""); status != 200 {
 		t.Fatalf("metadata: %d", status)
 	}
+	_, meta := get(t, n.APIURL+"/fhir/metadata")
+	for _, want := range []string{`"resourceType":"CapabilityStatement"`, `"fhirVersion":"4.0.1"`, `"code":"SMART-on-FHIR"`, `"valueUri":"` + tokenURL + `"`} {
+		if !strings.Contains(string(meta), want) {
+			t.Errorf("metadata lacks %s: %s", want, meta)
+		}
+	}
+	// The FHIR base itself is behind the token too, with or without a slash.
+	for _, p := range []string{"/fhir", "/fhir/", "/fhir/Patient?name=x"} {
+		if status, _, issue, _ := fhirGet(t, n.APIURL, p, ""); status != 401 || issue != "login" {
+			t.Errorf("GET %s without a token: %d %s", p, status, issue)
+		}
+	}
+	if status, _ := get(t, tokenURL); status != 405 {
+		t.Errorf("GET /auth/token: %d", status)
+	}
 
 	// A good token works: nothing is registered on /fhir yet, so an
 	// in-scope read is told the type is not supported, not refused.
