@@ -165,3 +165,29 @@ func FuzzVerifyAssertion(f *testing.F) {
 		}
 	})
 }
+
+// TestRFC8037Vector checks the EdDSA JWS signing the assertions rely on
+// against RFC 8037 Appendix A.4: the same key and input give the same
+// signature, and it verifies.
+func TestRFC8037Vector(t *testing.T) {
+	d, _ := base64.RawURLEncoding.DecodeString("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A")
+	x, _ := base64.RawURLEncoding.DecodeString("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")
+	const signingInput = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc"
+	const sig = "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg"
+	key := ed25519.NewKeyFromSeed(d)
+	if !key.Public().(ed25519.PublicKey).Equal(ed25519.PublicKey(x)) {
+		t.Fatal("public key differs from the RFC's")
+	}
+	got, err := jwt.SigningMethodEdDSA.Sign(signingInput, key)
+	if err != nil || base64.RawURLEncoding.EncodeToString(got) != sig {
+		t.Fatalf("signature %s, %v", base64.RawURLEncoding.EncodeToString(got), err)
+	}
+	want, _ := base64.RawURLEncoding.DecodeString(sig)
+	if err := jwt.SigningMethodEdDSA.Verify(signingInput, want, ed25519.PublicKey(x)); err != nil {
+		t.Fatal(err)
+	}
+	want[0] ^= 1
+	if jwt.SigningMethodEdDSA.Verify(signingInput, want, ed25519.PublicKey(x)) == nil {
+		t.Fatal("a changed signature verified")
+	}
+}

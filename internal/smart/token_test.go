@@ -1,6 +1,7 @@
 package smart
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 	"time"
@@ -84,4 +85,15 @@ func FuzzVerifyToken(f *testing.F) {
 			t.Fatalf("accepted %q as %+v", raw, p)
 		}
 	})
+}
+
+// TestRFC7515Vector checks the HS256 signing of access tokens against
+// RFC 7515 Appendix A.1.
+func TestRFC7515Vector(t *testing.T) {
+	key, _ := base64.RawURLEncoding.DecodeString("AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow")
+	const signingInput = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
+	got, err := jwt.SigningMethodHS256.Sign(signingInput, key)
+	if err != nil || base64.RawURLEncoding.EncodeToString(got) != "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk" {
+		t.Fatalf("signature %s, %v", base64.RawURLEncoding.EncodeToString(got), err)
+	}
 }
