@@ -205,6 +205,12 @@ func (n *Node) enableFHIR(home string, cfg Config, version string) error {
 	base := cfg.API.PublicURL
 	if base == "" {
 		base = n.APIURL
+		if addr, ok := n.apiLn.Addr().(*net.TCPAddr); ok && addr.IP.IsUnspecified() {
+			// Clients cannot reach 0.0.0.0: their assertions, aimed at the
+			// URL they use, would all miss this audience.
+			n.log.Warn("the gateway listens on all interfaces but api.public_url is not set; SMART clients will be refused until it names the URL they use",
+				"listen", cfg.API.Listen, "config", ConfigFile)
+		}
 	}
 	return n.gw.EnableFHIR(gateway.FHIRConfig{BaseURL: base, TokenKey: key, Version: version})
 }
