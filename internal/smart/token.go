@@ -87,11 +87,15 @@ func (t *Tokens) Verify(raw string, now time.Time) (*Principal, *Error) {
 	parser := jwt.NewParser(jwt.WithValidMethods([]string{AlgHS256}), jwt.WithIssuer(t.issuer), jwt.WithAudience(t.audience),
 		jwt.WithExpirationRequired(), jwt.WithTimeFunc(func() time.Time { return now }))
 	_, err := parser.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return t.key, nil })
+	// The library reports every failed claim at once; expiry is named only
+	// for a token that is otherwise this node's, so that an expired token
+	// from elsewhere is not mistaken for one of ours.
 	switch {
 	case err == nil:
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return nil, refuse(oauthInvalidToken, ReasonTokenMalformed, "the bearer token is not a token this node issued")
-	case errors.Is(err, jwt.ErrTokenExpired):
+	case errors.Is(err, jwt.ErrTokenExpired) && !errors.Is(err, jwt.ErrTokenSignatureInvalid) && !errors.Is(err, jwt.ErrTokenUnverifiable) &&
+		!errors.Is(err, jwt.ErrTokenInvalidIssuer) && !errors.Is(err, jwt.ErrTokenInvalidAudience):
 		return nil, refuse(oauthInvalidToken, ReasonTokenExpired, "the access token has expired; request a new one at the token endpoint")
 	default:
 		// A bad signature, another node's token, or claims that do not

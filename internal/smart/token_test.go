@@ -58,6 +58,7 @@ func TestTokensRoundTrip(t *testing.T) {
 		{"expired", raw, p.Expires, ReasonTokenExpired},
 		{"another key", forgedRaw, t0, ReasonTokenInvalid},
 		{"another node", otherNodeRaw, t0, ReasonTokenInvalid},
+		{"another node, expired", otherNodeRaw, p.Expires.Add(time.Hour), ReasonTokenInvalid},
 		{"unreadable claims", noScope, t0, ReasonTokenInvalid},
 		{"an EdDSA assertion", edToken, t0, ReasonTokenInvalid},
 		{"garbage", "abc", t0, ReasonTokenMalformed},
