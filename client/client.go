@@ -43,6 +43,9 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	if e.Name != "" && e.Code == 0 {
+		return fmt.Sprintf("%s: %s", e.Name, e.Message) // a refusal without a ledger code, e.g. from the token endpoint
+	}
 	if e.Name != "" {
 		return fmt.Sprintf("%s (code %d): %s", e.Name, e.Code, e.Message)
 	}

@@ -60,7 +60,7 @@ func runStart(e *env, args []string) error {
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	opts := node.Options{LogOutput: e.stderr}
+	opts := node.Options{LogOutput: e.stderr, Version: Version}
 	switch *appName {
 	case "":
 	case "kvstore":

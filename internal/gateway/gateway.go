@@ -1,7 +1,10 @@
-// Package gateway is a node's HTTP face: /healthz, Prometheus /metrics, and
-// the native JSON API under /v1 for submitting transactions, reading state
-// with proofs, reading patients' consents and previewing consent decisions. It listens where the node tells it (loopback by
-// default) and holds no state of its own beyond waiters for commits.
+// Package gateway is a node's HTTP face: /healthz, Prometheus /metrics, the
+// native JSON API under /v1 for submitting transactions, reading state
+// with proofs, reading patients' consents and previewing consent
+// decisions, and, once enabled, SMART Backend Services (/auth/token) in
+// front of the FHIR API at /fhir. It listens where the node tells it
+// (loopback by default) and holds no state of its own beyond waiters for
+// commits and the replay cache of token requests.
 package gateway
 
 import (
@@ -23,6 +26,8 @@ import (
 	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/consent/ledgerstate"
 	"github.com/carechain/carechain/internal/custody"
+	"github.com/carechain/carechain/internal/fhir"
+	"github.com/carechain/carechain/internal/smart"
 	"github.com/carechain/carechain/internal/tx"
 )
 
@@ -47,6 +52,10 @@ type Gateway struct {
 	peers   sync.Map // peer gateway URL → *client.Client
 	// blockTime reads a committed block's header time.
 	blockTime func(ctx context.Context, height int64) (time.Time, error)
+	// smart and fhir serve SMART Backend Services and /fhir once
+	// EnableFHIR has run.
+	smart *smart.Server
+	fhir  *fhir.Server
 }
 
 // New returns a gateway over a started node and its committed state.
@@ -91,6 +100,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/records/{id}/versions/{version}/shares", g.shares)
 	mux.HandleFunc("GET /v1/patients/{id}/records", g.patientRecords)
 	mux.HandleFunc("GET /v1/blobs/{hash}", g.blob)
+	g.mountFHIR(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, tx.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

@@ -19,11 +19,14 @@ func register(t *testing.T, c *client.Client, kind tx.Kind, by *keyfile.Key) *ke
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer := k
+	signer, org := k, ""
 	if by != nil {
 		signer = by
 	}
-	if _, err := c.Send(context.Background(), signer, tx.NewRegistration("gateway-test", kind, "", "", k.Sign, k.HPKEPublic())); err != nil {
+	if kind == tx.KindPractitioner || kind == tx.KindApplication {
+		org = by.ID // an organization admits its own members
+	}
+	if _, err := c.Send(context.Background(), signer, tx.NewRegistration("gateway-test", kind, "", org, k.Sign, k.HPKEPublic())); err != nil {
 		t.Fatal(err)
 	}
 	return k

@@ -20,6 +20,7 @@ const (
 	ValidatorKeyFile = "config/validator_hpke.key.json" // this validator's HPKE key for key shares
 	AppDataDir       = "data/app"                       // the authenticated state store
 	BlobDir          = "data/blobs"                     // custody blobs: record ciphertext and sealed shares
+	TokenKeyFile     = "config/access_token.key"        // this gateway's key for SMART access tokens; created on first start
 )
 
 // Config is carechain's own configuration, in DIR/carechain.toml. CometBFT's
@@ -46,6 +47,11 @@ type APIConfig struct {
 	// Listen is the gateway's address. It defaults to loopback: expose it
 	// through a reverse proxy with TLS, never directly.
 	Listen string `toml:"listen"`
+	// PublicURL is the gateway's URL as clients reach it (through that
+	// proxy), e.g. https://carechain.hospital.example. SMART clients sign
+	// their assertions for PublicURL/auth/token; empty means
+	// http://<listen>.
+	PublicURL string `toml:"public_url,omitempty"`
 }
 
 // LogConfig configures structured logging.

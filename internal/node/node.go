@@ -30,6 +30,7 @@ import (
 	"github.com/carechain/carechain/internal/app"
 	"github.com/carechain/carechain/internal/custody"
 	"github.com/carechain/carechain/internal/gateway"
+	"github.com/carechain/carechain/internal/smart"
 	"github.com/carechain/carechain/internal/state"
 )
 
@@ -43,6 +44,9 @@ type Options struct {
 	// NoMetrics disables CometBFT's Prometheus metrics, which register
 	// globally and so can be enabled for only one node per process.
 	NoMetrics bool
+	// Version is the software version the FHIR CapabilityStatement
+	// reports; empty reports "dev".
+	Version string
 	// App, if set, replaces the carechain application (benchmark baseline).
 	App func(home string) (proxyApp proxy.ClientCreator, closer func() error, err error)
 }
@@ -125,7 +129,7 @@ func Start(home string, opt Options) (*Node, error) {
 			return nil, err
 		}
 	}
-	if err := n.startGateway(cfg); err != nil {
+	if err := n.startGateway(home, cfg, opt.Version); err != nil {
 		n.Stop()
 		return nil, err
 	}
@@ -151,7 +155,7 @@ func (n *Node) startComet(ccfg *cmtcfg.Config, creator proxy.ClientCreator, lc L
 	return nil
 }
 
-func (n *Node) startGateway(cfg Config) error {
+func (n *Node) startGateway(home string, cfg Config, version string) error {
 	ln, err := net.Listen("tcp", cfg.API.Listen)
 	if err != nil {
 		return fmt.Errorf("gateway cannot listen on %s: %w (is another node running? change api.listen in %s)", cfg.API.Listen, err, ConfigFile)
@@ -167,6 +171,13 @@ func (n *Node) startGateway(cfg Config) error {
 	}
 	n.apiLn = ln
 	n.APIURL = "http://" + ln.Addr().String()
+	if n.store != nil {
+		if err := n.enableFHIR(home, cfg, version); err != nil {
+			n.gw.Close()
+			ln.Close()
+			return err
+		}
+	}
 	n.api = &http.Server{Handler: n.gw.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := n.api.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -199,4 +210,25 @@ func (n *Node) Stop() error {
 		errs = append(errs, n.closeFn())
 	}
 	return errors.Join(errs...)
+}
+
+// enableFHIR turns on SMART Backend Services and /fhir, with the node's
+// access-token key (created on first start) and the URL clients reach the
+// gateway at: api.public_url behind a reverse proxy, else the listener's.
+func (n *Node) enableFHIR(home string, cfg Config, version string) error {
+	key, err := smart.LoadOrCreateTokenKey(filepath.Join(home, TokenKeyFile))
+	if err != nil {
+		return err
+	}
+	base := cfg.API.PublicURL
+	if base == "" {
+		base = n.APIURL
+		if addr, ok := n.apiLn.Addr().(*net.TCPAddr); ok && addr.IP.IsUnspecified() {
+			// Clients cannot reach 0.0.0.0: their assertions, aimed at the
+			// URL they use, would all miss this audience.
+			n.log.Warn("the gateway listens on all interfaces but api.public_url is not set; SMART clients will be refused until it names the URL they use",
+				"listen", cfg.API.Listen, "config", ConfigFile)
+		}
+	}
+	return n.gw.EnableFHIR(gateway.FHIRConfig{BaseURL: base, TokenKey: key, Version: version})
 }

@@ -1,0 +1,92 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/carechain/carechain/internal/fhir"
+	"github.com/carechain/carechain/internal/identity"
+	"github.com/carechain/carechain/internal/smart"
+	"github.com/carechain/carechain/internal/tx"
+)
+
+// FHIRConfig turns on the FHIR API and its SMART authorization server.
+type FHIRConfig struct {
+	// BaseURL is the gateway's URL as clients reach it (no trailing
+	// slash). Assertions must name BaseURL/auth/token as their audience.
+	BaseURL string
+	// TokenKey is the node's access-token key (smart.LoadOrCreateTokenKey).
+	TokenKey []byte
+	// Version is reported in the CapabilityStatement.
+	Version string
+}
+
+// EnableFHIR mounts, in the handler Handler returns from then on,
+// /.well-known/smart-configuration, /auth/token and /fhir. Clients are
+// read from the committed state, so a node without carechain state (the
+// benchmark baseline) cannot serve them.
+func (g *Gateway) EnableFHIR(cfg FHIRConfig) error {
+	if g.state == nil {
+		return errNoState
+	}
+	s, err := smart.NewServer(smart.Config{BaseURL: cfg.BaseURL, TokenKey: cfg.TokenKey, Clients: ledgerClients{g},
+		Log: g.log.With("component", "smart")})
+	if err != nil {
+		return fmt.Errorf("SMART authorization server: %w", err)
+	}
+	g.smart = s
+	g.fhir = fhir.New(fhir.Config{BaseURL: s.FHIRBaseURL(), TokenURL: s.TokenURL(), Auth: s, Version: cfg.Version, Started: time.Now()})
+	return nil
+}
+
+// FHIR returns the FHIR server, to register resource handlers on; nil
+// unless EnableFHIR succeeded.
+func (g *Gateway) FHIR() *fhir.Server { return g.fhir }
+
+// mountFHIR adds the SMART and FHIR routes to mux, if enabled.
+func (g *Gateway) mountFHIR(mux *http.ServeMux) {
+	if g.smart == nil {
+		return
+	}
+	mux.HandleFunc("GET "+smart.ConfigurationPath, g.smart.ServeConfiguration)
+	// Any method, so that a GET is told "405, use POST" by the token
+	// endpoint rather than "no such endpoint".
+	mux.HandleFunc(smart.TokenPath, g.smart.ServeToken)
+	fhirHandler := http.StripPrefix(smart.FHIRPath, g.fhir)
+	mux.Handle(smart.FHIRPath, fhirHandler)
+	mux.Handle(smart.FHIRPath+"/", fhirHandler)
+}
+
+// ledgerClients reads SMART clients from the latest committed state.
+type ledgerClients struct{ g *Gateway }
+
+func (l ledgerClients) Client(id string) (*smart.Client, error) {
+	snap, _, err := l.g.latest()
+	if err != nil {
+		return nil, err
+	}
+	a, err := identity.Get(snap, id)
+	if tx.CodeOf(err) == tx.CodeNotFound {
+		return nil, fmt.Errorf("actor %s: %w", id, smart.ErrUnknownClient)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c := &smart.Client{ID: a.ID, Kind: a.Kind, Org: a.Org, SignKey: a.SignKey, KeyVersion: a.KeyVersion, Revoked: a.Revoked}
+	switch a.Kind {
+	case tx.KindOrganization:
+		c.Org = a.ID
+	case tx.KindPractitioner, tx.KindApplication:
+		// A member acts for its organization: once the organization is
+		// revoked, so in effect are its members' tokens.
+		org, err := identity.Get(snap, a.Org)
+		if err != nil && tx.CodeOf(err) != tx.CodeNotFound {
+			return nil, err
+		}
+		if org == nil || org.Revoked {
+			c.Revoked = true
+		}
+	}
+	return c, nil
+}
