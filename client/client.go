@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/carechain/carechain/internal/records"
 )
 
 // Client talks to one node's gateway.
@@ -22,6 +24,11 @@ type Client struct {
 
 	mu      sync.Mutex
 	chainID string
+	// proven caches what was read with a state proof and cannot change
+	// under the same key: validator entries (by their encoded value) and
+	// record versions, which are written once.
+	provenValidator map[string]bool
+	provenVersion   map[string]*records.Version
 }
 
 // New returns a client for the gateway at baseURL (for example

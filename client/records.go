@@ -129,6 +129,17 @@ func (c *Client) provenValidators(ctx context.Context) ([]identity.Validator, er
 		if err != nil {
 			return nil, fmt.Errorf("validator address %q: %w", v.Address, err)
 		}
+		// An entry proven before with the same address and key needs no
+		// second proof: the seal goes to the key, and the ledger checks
+		// the whole set's hash anyway.
+		cacheKey := v.Address + "/" + hex.EncodeToString(v.HPKEKey)
+		c.mu.Lock()
+		known := c.provenValidator[cacheKey]
+		c.mu.Unlock()
+		if known {
+			out = append(out, identity.Validator{Name: v.Name, Address: addr, HPKEKey: v.HPKEKey})
+			continue
+		}
 		p, err := c.StateAt(ctx, identity.ValidatorKey(addr), 0)
 		if err != nil {
 			return nil, fmt.Errorf("prove validator %s: %w", v.Address, err)
@@ -141,6 +152,12 @@ func (c *Client) provenValidators(ctx context.Context) ([]identity.Validator, er
 			return nil, fmt.Errorf("proven validator %s: %w", v.Address, err)
 		}
 		out = append(out, pv)
+		c.mu.Lock()
+		if c.provenValidator == nil {
+			c.provenValidator = map[string]bool{}
+		}
+		c.provenValidator[strings.ToUpper(hex.EncodeToString(pv.Address))+"/"+hex.EncodeToString(pv.HPKEKey)] = true
+		c.mu.Unlock()
 	}
 	slices.SortFunc(out, func(a, b identity.Validator) int { return bytes.Compare(a.Address, b.Address) })
 	if len(out) == 0 {
@@ -152,17 +169,15 @@ func (c *Client) provenValidators(ctx context.Context) ([]identity.Validator, er
 // provenRecord reads a record and one of its versions (0: the latest),
 // each with a state proof.
 func (c *Client) provenRecord(ctx context.Context, id string, version uint64) (*records.Record, *records.Version, error) {
-	// A record the node says does not exist is taken at its word: a node
-	// can always refuse service, and absence is all it could claim here.
-	if _, err := c.Record(ctx, id); err != nil {
-		return nil, nil, err
-	}
 	p, err := c.StateAt(ctx, records.RecordKey(id), 0)
+	if p != nil && p.Value == nil {
+		// A record the node says does not exist is taken at its word, even
+		// when its absence proof does not verify (docs/records.md): a node
+		// can always refuse service, and absence is all it could claim.
+		return nil, nil, &Error{HTTPStatus: http.StatusNotFound, Code: uint32(tx.CodeNotFound), Name: tx.CodeNotFound.String(), Message: "record " + id + " does not exist"}
+	}
 	if err != nil {
 		return nil, nil, err
-	}
-	if p.Value == nil {
-		return nil, nil, &Error{HTTPStatus: http.StatusNotFound, Code: uint32(tx.CodeNotFound), Name: tx.CodeNotFound.String(), Message: "record " + id + " does not exist"}
 	}
 	rec, err := records.DecodeRecord(p.Value)
 	if err != nil {
@@ -175,6 +190,13 @@ func (c *Client) provenRecord(ctx context.Context, id string, version uint64) (*
 		return nil, nil, &Error{HTTPStatus: http.StatusNotFound, Code: uint32(tx.CodeNotFound), Name: tx.CodeNotFound.String(),
 			Message: fmt.Sprintf("record %s has no version %d (latest is %d)", id, version, rec.Latest)}
 	}
+	cacheKey := id + "/" + strconv.FormatUint(version, 10)
+	c.mu.Lock()
+	cached := c.provenVersion[cacheKey]
+	c.mu.Unlock()
+	if cached != nil {
+		return rec, cached, nil
+	}
 	vp, err := c.StateAt(ctx, records.VersionKey(id, version), p.Height)
 	if err != nil {
 		return nil, nil, err
@@ -186,6 +208,12 @@ func (c *Client) provenRecord(ctx context.Context, id string, version uint64) (*
 	if err != nil {
 		return nil, nil, fmt.Errorf("proven record %s version %d: %w", id, version, err)
 	}
+	c.mu.Lock()
+	if c.provenVersion == nil || len(c.provenVersion) > 100_000 {
+		c.provenVersion = map[string]*records.Version{}
+	}
+	c.provenVersion[cacheKey] = v
+	c.mu.Unlock()
 	return rec, v, nil
 }
 

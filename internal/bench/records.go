@@ -29,6 +29,7 @@ type RecordOptions struct {
 	Progress   io.Writer
 	Size       int // bytes of each record's FHIR JSON
 	Workers    int // concurrent writers, then readers, spread over the gateways
+	CPUProfile string // write a CPU profile of node0 here
 }
 
 // RecordResult is what a records benchmark measured.
@@ -85,7 +86,7 @@ func RunRecords(ctx context.Context, opt RecordOptions) (*RecordResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	procs, rpcs, _, err := startNetwork(ctx, dir, members, "", "")
+	procs, rpcs, _, err := startNetwork(ctx, dir, members, "", opt.CPUProfile)
 	defer stopNetwork(procs)
 	if err != nil {
 		return nil, err

@@ -32,7 +32,7 @@ func runBench(e *env, args []string) error {
 			return usageError("--size must be 100 bytes to 4 MiB and --workers 1 to 256")
 		}
 		r, err := bench.RunRecords(e.ctx, bench.RecordOptions{Validators: *validators, Duration: *duration, BasePort: *basePort,
-			Dir: *dir, Progress: e.stderr, Size: *size, Workers: *workers})
+			Dir: *dir, Progress: e.stderr, Size: *size, Workers: *workers, CPUProfile: *cpuProfile})
 		if err != nil {
 			return err
 		}
