@@ -772,6 +772,8 @@ func (e *recordsEnv) killOneValidator(t *testing.T) {
 	began := time.Now()
 	c.startAndWait(victim)
 	tm.lap("restarted %s", v.name)
+	c.waitHeight(victim, c.lastCommit, catchUpTimeout)
+	tm.lap("%s caught up to height %d", v.name, c.lastCommit)
 	c.waitBlobs(v, hashes, true, catchUpTimeout)
 	tm.lap("%s back-filled the 3 blobs, %s after the restart", v.name, since(began))
 	r := c.mustRead(victim, e.patient, lastID, 0, "PATRQT", e.resource("down-2"))
