@@ -246,7 +246,7 @@ func (a *App) record(st kv.Store, e audit.Event) ([]byte, []abci.Event, error) {
 // audit event (without its sequence number).
 func (a *App) dispatch(st kv.Store, signer identity.Signer, v *validated, b block) ([]abci.Event, *audit.Event, error) {
 	switch m := v.msg.(type) {
-	case *tx.RegisterActor, *tx.RotateKey, *tx.RevokeActor:
+	case *tx.RegisterActor, *tx.RotateKey, *tx.RevokeActor, *tx.SetRoles:
 		ev, err := identity.Apply(st, signer, v.tx.Signer, v.msg, b.height)
 		if err != nil {
 			return nil, nil, err

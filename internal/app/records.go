@@ -73,7 +73,10 @@ func recordEvent(ev records.Event) abci.Event {
 // were erased are refused without a decision: there is nothing to read.
 func (a *App) accessRecords(st kv.Reader, signer identity.Signer, m *tx.AccessRecords, b block, txHash [32]byte) ([]abci.Event, *audit.Event, error) {
 	by := signer.Actor
-	org, roles := by.Requester()
+	org, roles, err := requester(st, by)
+	if err != nil {
+		return nil, nil, err
+	}
 	e := &audit.Event{Height: uint64(b.height), Time: b.time, Actor: by.ID, ActorOrg: org, Patient: m.Patient,
 		Action: audit.ActionRecordRead, Purpose: m.Purpose, Decision: audit.Permit, TxHash: txHash[:]}
 	versions := make([]*records.Version, len(m.Records))
@@ -143,4 +146,17 @@ func setValidator(st kv.Store, signer identity.Signer, m *tx.SetValidator) ([]ab
 		{Key: "power", Value: strconv.FormatUint(m.Power, 10)},
 		{Key: "name", Value: m.Name},
 	}}}, &u, nil
+}
+
+// requester is the organization and roles consent sees for actor a: what
+// its kind implies and the roles its organization gave it.
+func requester(st kv.Reader, a *identity.Actor) (string, []string, error) {
+	org, roles := a.Requester()
+	given, err := identity.Roles(st, a.ID)
+	if err != nil {
+		return "", nil, err
+	}
+	roles = append(roles, given...)
+	slices.Sort(roles)
+	return org, slices.Compact(roles), nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/carechain/carechain/internal/keyfile"
 	"github.com/carechain/carechain/internal/tx"
@@ -12,6 +13,7 @@ import (
 func runIdentity(e *env, args []string) error {
 	subs := map[string]func(*env, []string) error{
 		"register": runIdentityRegister, "show": runIdentityShow, "rotate": runIdentityRotate, "revoke": runIdentityRevoke,
+		"roles": runIdentityRoles,
 	}
 	if len(args) > 0 {
 		if f, ok := subs[args[0]]; ok {
@@ -232,5 +234,35 @@ func runIdentityRevoke(e *env, args []string) error {
 		return printJSON(e.stdout, map[string]any{"id": target, "revoked": true, "height": res.Height, "tx": res.Hash})
 	}
 	fmt.Fprintf(e.stdout, "revoked %s at height %d; nothing it signs is accepted from now on\n", target, res.Height)
+	return nil
+}
+
+func runIdentityRoles(e *env, args []string) error {
+	fs := newFlags(e, "identity roles", "identity roles --key ORG.json --roles emergency[,…] [--json] ID")
+	connect := nodeFlags(e, "identity roles", fs)
+	keyPath := fs.String("key", "", "key file of the practitioner's or application's organization")
+	roles := fs.String("roles", "", "role codes, comma-separated (emergency may break the glass); empty clears them")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	k, err := loadKey("key", *keyPath)
+	if err != nil {
+		return err
+	}
+	c, err := connect()
+	if err != nil {
+		return err
+	}
+	list := tx.SortLabels(splitFlag(strings.ToLower(*roles)))
+	res, err := c.Send(e.ctx, k, &tx.SetRoles{Actor: pos[0], Roles: list})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(e.stdout, map[string]any{"id": pos[0], "roles": list, "height": res.Height, "tx": res.Hash})
+	}
+	fmt.Fprintf(e.stdout, "%s now has roles [%s] (height %d)\n", pos[0], strings.Join(list, ", "), res.Height)
 	return nil
 }

@@ -173,6 +173,12 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	org, roles := actor.Requester()
+	given, err := identity.Roles(snap, requester)
+	if err != nil {
+		writeStateError(w, err)
+		return
+	}
+	roles = append(roles, given...)
 	roles = append(roles, splitList(q.Get("roles"))...)
 	slices.Sort(roles)
 	roles = slices.Compact(roles)

@@ -193,3 +193,78 @@ func countFiles(t *testing.T, dir string) int {
 	}
 	return n
 }
+
+// TestBreakGlassRead: a practitioner whose organization gave it the
+// emergency role reads a record without consent by breaking the glass,
+// loudly; one without the role cannot; after the patient opts out nobody
+// can.
+func TestBreakGlassRead(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "node")
+	n := nodetest.Start(t, home, "gateway-test")
+	c := client.New(n.APIURL)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	admin, err := keyfile.Load(filepath.Join(home, "admin.key.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	patient := register(t, c, tx.KindPatient, nil)
+	org := func(name string) *keyfile.Key {
+		k, err := keyfile.Generate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Send(ctx, admin, tx.NewRegistration("gateway-test", tx.KindOrganization, name, "", k.Sign, k.HPKEPublic())); err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	hospital, er := org("General"), org("Emergency Department")
+	writer := registerMember(t, c, tx.KindPractitioner, hospital)
+	medic := registerMember(t, c, tx.KindPractitioner, er)
+	colleague := registerMember(t, c, tx.KindPractitioner, er)
+	if _, err := c.Send(ctx, er, &tx.SetRoles{Actor: medic.ID, Roles: []string{"emergency"}}); err != nil {
+		t.Fatal(err)
+	}
+	// Only the organization gives its staff roles.
+	if _, err := c.Send(ctx, colleague, &tx.SetRoles{Actor: colleague.ID, Roles: []string{"emergency"}}); codeOf(err) != tx.CodeUnauthorized {
+		t.Fatalf("self-assigned role: %v", err)
+	}
+	resource := []byte(`{"resourceType":"AllergyIntolerance","code":{"text":"penicillin"}}`)
+	w, err := c.WriteRecord(ctx, writer, client.RecordWrite{Patient: patient.ID, ResourceType: "AllergyIntolerance", Resource: resource})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.ReadRecord(ctx, medic, w.ID, 0, "ETREAT", true)
+	if err != nil {
+		t.Fatalf("break-the-glass read: %v", err)
+	}
+	if !bytes.Equal(got.Resource, resource) {
+		t.Fatal("break-the-glass read returned other content")
+	}
+	if _, err := c.ReadRecord(ctx, colleague, w.ID, 0, "ETREAT", true); codeOf(err) != tx.CodeAccessDenied {
+		t.Fatalf("break-the-glass without the emergency role: %v", err)
+	}
+	if _, err := c.Send(ctx, patient, &tx.SetBreakGlassOptOut{Patient: patient.ID, OptOut: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReadRecord(ctx, medic, w.ID, 0, "ETREAT", true); codeOf(err) != tx.CodeAccessDenied {
+		t.Fatalf("break-the-glass after the patient opted out: %v", err)
+	}
+	_, events, err := c.AuditHistory(ctx, patient, patient.ID, client.HistoryFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flagged int
+	for _, e := range events {
+		if e.Action == "record.read" && e.BreakGlass {
+			flagged++
+			if e.Decision.String() != "permit" || e.Actor != medic.ID {
+				t.Fatalf("break-the-glass event %+v", e)
+			}
+		}
+	}
+	if flagged != 1 {
+		t.Fatalf("%d break-the-glass reads in the audit trail, want 1", flagged)
+	}
+}

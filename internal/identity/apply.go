@@ -2,6 +2,9 @@ package identity
 
 import (
 	"bytes"
+	"fmt"
+
+	"github.com/carechain/carechain/internal/codec"
 
 	"github.com/carechain/carechain/internal/kv"
 	"github.com/carechain/carechain/internal/tx"
@@ -26,6 +29,8 @@ func Apply(st kv.Store, signer Signer, signerID string, m tx.Msg, height int64) 
 		return rotate(st, signer, m)
 	case *tx.RevokeActor:
 		return revoke(st, signer, m, height)
+	case *tx.SetRoles:
+		return setRoles(st, signer, m)
 	}
 	return Event{}, tx.Errorf(tx.CodeUnknownType, "identity does not handle %T", m)
 }
@@ -126,4 +131,47 @@ func revoke(st kv.Store, signer Signer, m *tx.RevokeActor, height int64) (Event,
 		return Event{}, err
 	}
 	return Event{Type: "identity.revoke", Actor: target.ID, Kind: target.Kind, By: signer.Actor.ID}, nil
+}
+
+const prefixRoles = "id/r/"
+
+// RolesKey is the state key of an actor's roles, for proofs.
+func RolesKey(id string) []byte { return []byte(prefixRoles + id) }
+
+// Roles returns the role codes an actor's organization gave it.
+func Roles(st kv.Reader, id string) ([]string, error) {
+	b, err := st.Get(RolesKey(id))
+	if err != nil || b == nil {
+		return nil, err
+	}
+	r := codec.NewReader(b)
+	roles := r.Strings(tx.MaxRoles, tx.MaxRoleLen)
+	if err := r.Done(); err != nil {
+		return nil, fmt.Errorf("corrupt roles of %s: %w", id, err)
+	}
+	return roles, nil
+}
+
+func setRoles(st kv.Store, signer Signer, m *tx.SetRoles) (Event, error) {
+	target, err := Get(st, m.Actor)
+	if err != nil {
+		return Event{}, err
+	}
+	if target.Kind != tx.KindPractitioner && target.Kind != tx.KindApplication {
+		return Event{}, tx.Errorf(tx.CodeInvalid, "roles are given to practitioners and applications, not to a %s", target.Kind)
+	}
+	if signer.Actor.ID != target.Sponsor && signer.Actor.Kind != tx.KindAdmin {
+		return Event{}, tx.Errorf(tx.CodeUnauthorized, "only %s's organization gives it roles", target.ID)
+	}
+	if len(m.Roles) == 0 {
+		err = st.Delete(RolesKey(target.ID))
+	} else {
+		w := codec.NewWriter(16 * len(m.Roles))
+		w.Strings(m.Roles)
+		err = st.Set(RolesKey(target.ID), w.Bytes())
+	}
+	if err != nil {
+		return Event{}, fmt.Errorf("store roles of %s: %w", target.ID, err)
+	}
+	return Event{Type: "identity.roles", Actor: target.ID, Kind: target.Kind, By: signer.Actor.ID}, nil
 }

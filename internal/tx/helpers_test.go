@@ -74,6 +74,8 @@ func sampleMsgs(t testing.TB) map[string]tx.Msg {
 		"access-break-glass": &tx.AccessRecords{Patient: patient.id(), Purpose: "ETREAT", BreakGlass: true, Records: []tx.RecordRef{{ID: "rca"}}},
 		"add-validator":      &tx.SetValidator{Name: "node4", PubKey: bytes.Repeat([]byte{4}, 32), Power: 10, HPKEKey: org.hpke, API: "https://node4.example.org"},
 		"remove-validator":   &tx.SetValidator{PubKey: bytes.Repeat([]byte{4}, 32)},
+		"set-roles":          &tx.SetRoles{Actor: doc.id(), Roles: []string{"emergency", "practitioner"}},
+		"clear-roles":        &tx.SetRoles{Actor: doc.id()},
 		"erase-record":       &tx.EraseRecord{RecordID: "rcexample", Reason: "entered in error"},
 	}
 }

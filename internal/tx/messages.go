@@ -21,7 +21,7 @@ const (
 // Types lists every message type in ascending order, for documentation and
 // tests.
 func Types() []Type {
-	return []Type{TypeRegisterActor, TypeRotateKey, TypeRevokeActor, TypeSetValidator,
+	return []Type{TypeRegisterActor, TypeRotateKey, TypeRevokeActor, TypeSetValidator, TypeSetRoles,
 		TypeGrantConsent, TypeUpdateConsent, TypeRevokeConsent, TypeSetDelegate, TypeRemoveDelegate, TypeSetBreakGlassOptOut,
 		TypePutRecord, TypeAccessRecords, TypeEraseRecord,
 		TypeQueryAuditHistory}
@@ -37,6 +37,8 @@ func (t Type) String() string {
 		return "identity.revoke"
 	case TypeSetValidator:
 		return "validator.set"
+	case TypeSetRoles:
+		return "identity.roles"
 	case TypeGrantConsent:
 		return "consent.grant"
 	case TypeUpdateConsent:

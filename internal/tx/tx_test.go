@@ -488,6 +488,7 @@ func TestTypesAndKindsArePinned(t *testing.T) {
 		{tx.TypeRotateKey, 2, "identity.rotate"},
 		{tx.TypeRevokeActor, 3, "identity.revoke"},
 		{tx.TypeSetValidator, 4, "validator.set"},
+		{tx.TypeSetRoles, 5, "identity.roles"},
 		{tx.TypeGrantConsent, 10, "consent.grant"},
 		{tx.TypeUpdateConsent, 11, "consent.update"},
 		{tx.TypeRevokeConsent, 12, "consent.revoke"},

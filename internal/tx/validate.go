@@ -58,6 +58,9 @@ func ValidateBasic(chainID string, t *Tx, m Msg) error {
 		}
 		return nil
 	}
+	if r, ok := m.(*SetRoles); ok {
+		return validateRoles(r)
+	}
 	if v, ok := m.(*SetValidator); ok {
 		return validateValidatorMsg(v)
 	}

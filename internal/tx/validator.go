@@ -47,6 +47,9 @@ func (m *SetValidator) Encode() []byte {
 }
 
 func decodeValidatorMsg(t Type, r *codec.Reader) Msg {
+	if t == TypeSetRoles {
+		return &SetRoles{Actor: r.String(MaxIDLen), Roles: r.Strings(MaxRoles, MaxRoleLen)}
+	}
 	if t != TypeSetValidator {
 		return nil
 	}
@@ -67,4 +70,46 @@ func validateValidatorMsg(m *SetValidator) error {
 		return Errorf(CodeInvalid, "a validator needs a name")
 	}
 	return checkHPKEKey(m.HPKEKey)
+}
+
+// TypeSetRoles is in the identity range: roles are part of who an actor is.
+const TypeSetRoles Type = 5
+
+// Role limits.
+const (
+	MaxRoles   = 8
+	MaxRoleLen = 32
+)
+
+// SetRoles replaces the role codes of a practitioner or application, such
+// as "emergency", which may break the glass. Its organization (or the
+// consortium admin) signs: an organization vouches for what its staff do.
+// Roles are ascending and unique; none clears them.
+type SetRoles struct {
+	Actor string
+	Roles []string
+}
+
+func (*SetRoles) Type() Type { return TypeSetRoles }
+
+func (m *SetRoles) Encode() []byte {
+	w := codec.NewWriter(64 + 16*len(m.Roles))
+	w.String(m.Actor)
+	w.Strings(m.Roles)
+	return w.Bytes()
+}
+
+func validateRoles(m *SetRoles) error {
+	if m.Actor == "" {
+		return Errorf(CodeInvalid, "actor id is empty")
+	}
+	for i, r := range m.Roles {
+		if r == "" || strings.ContainsFunc(r, func(c rune) bool { return !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') }) {
+			return Errorf(CodeInvalid, "role %q must be lower-case letters, digits and '-'", r)
+		}
+		if i > 0 && m.Roles[i-1] >= r {
+			return Errorf(CodeInvalid, "roles must be ascending and unique (%s then %s)", m.Roles[i-1], r)
+		}
+	}
+	return nil
 }
