@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/carechain/carechain/client"
+	"github.com/carechain/carechain/internal/audit"
 	"github.com/carechain/carechain/internal/blobstore"
 	"github.com/carechain/carechain/internal/custody"
 	"github.com/carechain/carechain/internal/records"
@@ -25,6 +26,10 @@ import (
 // collecting shares: a validator that is down must not hold a read up for
 // longer than this, since k of n answers are enough.
 const shareTimeout = 5 * time.Second
+
+// peerRetryInterval is how soon a peer that has not yet committed the
+// block with a reader's access is asked for its share again.
+const peerRetryInterval = 50 * time.Millisecond
 
 func (g *Gateway) needCustody(w http.ResponseWriter) bool {
 	if g.custody == nil || g.state == nil {
@@ -243,6 +248,12 @@ func (g *Gateway) shares(w http.ResponseWriter, r *http.Request) {
 		writeTxError(w, err)
 		return
 	}
+	size, _, err := audit.Root(snap)
+	if err != nil {
+		writeStateError(w, err)
+		return
+	}
+	committed := seq < size // the event is in this node's committed log
 	peers := map[string]string{}
 	for _, p := range g.custody.Peers() {
 		peers[strings.ToUpper(p.Address)] = p.API
@@ -273,7 +284,24 @@ func (g *Gateway) shares(w http.ResponseWriter, r *http.Request) {
 			}
 			var res client.ReleasedShare
 			path := fmt.Sprintf("/v1/records/%s/versions/%d/share?event=%d", id, version, seq)
-			if err := g.peerClient(api).Get(ctx, path, &res); err != nil {
+			for {
+				err := g.peerClient(api).Get(ctx, path, &res)
+				if err == nil {
+					break
+				}
+				// A peer that answers "not found" for an event this node
+				// has committed has not yet committed that block itself: a
+				// reader asks the moment its access commits, and peers
+				// commit the same block a moment apart. Ask again until it
+				// has, within shareTimeout.
+				var ce *client.Error
+				if committed && errors.As(err, &ce) && ce.HTTPStatus == http.StatusNotFound {
+					select {
+					case <-ctx.Done():
+					case <-time.After(peerRetryInterval):
+						continue
+					}
+				}
 				out[i].Error = err.Error()
 				return
 			}
