@@ -29,6 +29,7 @@ import (
 
 	"github.com/carechain/carechain/internal/audit"
 	"github.com/carechain/carechain/internal/blobstore"
+	"github.com/carechain/carechain/internal/consent/ledgerstate"
 	"github.com/carechain/carechain/internal/identity"
 	"github.com/carechain/carechain/internal/keyshare"
 	"github.com/carechain/carechain/internal/kv"
@@ -60,9 +61,12 @@ type Config struct {
 	HPKE hpke.PrivateKey
 	// PeerKey is this validator's consensus key (Ed25519), whose address
 	// the ledger lists: it signs this node's blob requests to peers.
-	PeerKey       ed25519.PrivateKey
-	Peers         []Peer
-	State         Committed
+	PeerKey ed25519.PrivateKey
+	Peers   []Peer
+	State   Committed
+	// StateAt reads the committed state after block height, to compare a
+	// patient's consents then and now.
+	StateAt       func(height int64) (kv.Reader, error)
 	ReleaseWindow int64 // blocks; 0 means DefaultReleaseWindow
 	Log           *slog.Logger
 	HTTP          *http.Client
@@ -86,7 +90,7 @@ type Service struct {
 
 // New returns a custody service.
 func New(cfg Config) (*Service, error) {
-	if cfg.Blobs == nil || cfg.HPKE == nil || cfg.State == nil || len(cfg.PeerKey) != ed25519.PrivateKeySize {
+	if cfg.Blobs == nil || cfg.HPKE == nil || cfg.State == nil || cfg.StateAt == nil || len(cfg.PeerKey) != ed25519.PrivateKeySize {
 		return nil, errors.New("custody: blob store, HPKE key, peer key and state are required")
 	}
 	if cfg.ReleaseWindow == 0 {
@@ -193,6 +197,9 @@ func (s *Service) permitted(snap kv.Reader, height int64, recordID string, versi
 	if height-int64(ev.Height) > s.cfg.ReleaseWindow {
 		return audit.Event{}, nil, refuse(http.StatusForbidden, tx.CodeAccessDenied, "audit event %d is from height %d, more than %d blocks ago: request access again", seq, ev.Height, s.cfg.ReleaseWindow)
 	}
+	if err := s.stillPermitted(snap, ev, seq); err != nil {
+		return audit.Event{}, nil, err
+	}
 	rec, v, err := records.GetVersion(snap, recordID, version)
 	if err != nil {
 		if tx.CodeOf(err) == tx.CodeNotFound {
@@ -212,6 +219,40 @@ func (s *Service) permitted(snap kv.Reader, height int64, recordID string, versi
 		return audit.Event{}, nil, refuse(http.StatusForbidden, tx.CodeAccessDenied, "audit event %d did not permit a read of %s", seq, ref)
 	}
 	return ev, v, nil
+}
+
+// stillPermitted refuses a release for a permit the patient has since
+// taken back: their consents changed after the access was decided (a
+// revocation above all), or they opted out of break-the-glass after an
+// emergency access. The reader must ask again, and the ledger decides
+// again. Any change counts, not only one that would deny this reader:
+// telling them apart would mean deciding here, outside consensus.
+func (s *Service) stillPermitted(now kv.Reader, ev audit.Event, seq uint64) error {
+	then, err := s.cfg.StateAt(int64(ev.Height))
+	if err != nil {
+		return err
+	}
+	revThen, err := ledgerstate.Revision(then, ev.Patient)
+	if err != nil {
+		return err
+	}
+	revNow, err := ledgerstate.Revision(now, ev.Patient)
+	if err != nil {
+		return err
+	}
+	if revThen != revNow {
+		return refuse(http.StatusForbidden, tx.CodeAccessDenied, "the patient's consents changed after audit event %d permitted this read: request access again", seq)
+	}
+	if ev.BreakGlass {
+		out, err := ledgerstate.OptedOut(now, ev.Patient)
+		if err != nil {
+			return err
+		}
+		if out {
+			return refuse(http.StatusForbidden, tx.CodeAccessDenied, "the patient opted out of break-the-glass after audit event %d", seq)
+		}
+	}
+	return nil
 }
 
 // ReaderBlob returns a custody blob to a reader whose access audit event

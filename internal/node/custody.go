@@ -45,7 +45,12 @@ func (n *Node) startCustody(home string, cfg Config, ccfg *cmtcfg.Config) error 
 		peers[i] = custody.Peer{Address: p.Address, API: p.API}
 	}
 	n.custody, err = custody.New(custody.Config{ChainID: cfg.ChainID, Blobs: blobs, HPKE: vkey.HPKE, PeerKey: peerKey, Peers: peers,
-		State: func() (kv.Reader, int64, error) { return n.store.Snapshot(0) }, Log: n.log.With("module", "custody")})
+		State: func() (kv.Reader, int64, error) { return n.store.Snapshot(0) },
+		StateAt: func(h int64) (kv.Reader, error) {
+			snap, _, err := n.store.Snapshot(h)
+			return snap, err
+		},
+		Log: n.log.With("module", "custody")})
 	return err
 }
 

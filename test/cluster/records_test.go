@@ -829,18 +829,15 @@ func (e *recordsEnv) revocation(t *testing.T) {
 	}
 	tm.lap("the next read is denied (%s, audit event %d deny); every node refuses its share for it, none logged a release", tx.CodeAccessDenied, seq)
 
-	// The permit from before the revocation is still within the release
-	// window: report whether it still buys the doctor shares.
-	released := 0
+	// The permit from before the revocation buys nothing either: the
+	// patient's consents changed since it was decided.
 	for i := range c.nodes {
-		if status, _ := c.shareAnswer(i, w.ID, w.Version, before.AuditSeq); status == http.StatusOK {
-			released++
+		if status, code := c.shareAnswer(i, w.ID, w.Version, before.AuditSeq); status != http.StatusForbidden || code != tx.CodeAccessDenied.String() {
+			t.Fatalf("%s answered a share request for the permit from before the revocation (event %d) with HTTP %d %s",
+				c.nodes[i].name, before.AuditSeq, status, code)
 		}
 	}
-	if released > 0 {
-		t.Logf("  NOTE: after the revocation, %d of 4 nodes still release their share for the doctor's earlier permitted event %d "+
-			"(no new audit event): the release window (custody.DefaultReleaseWindow blocks) outlives a revocation", released, before.AuditSeq)
-	}
+	tm.lap("the permit from before the revocation (event %d) is refused by every node", before.AuditSeq)
 }
 
 func eventAttr(res *client.TxResult, typ, key string) string {
