@@ -71,6 +71,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/audit/history", g.history)
 	mux.HandleFunc("GET /v1/audit/stream", g.stream)
 	mux.HandleFunc("GET /v1/audit/{seq}/proof", g.auditProof)
+	mux.HandleFunc("GET /v1/audit/consistency", g.auditConsistency)
 	mux.HandleFunc("GET /v1/actors/{id}", g.actor)
 	mux.HandleFunc("GET /v1/actors/{id}/nonce", g.nonce)
 	mux.HandleFunc("GET /v1/state/{key}", g.stateValue)
