@@ -252,6 +252,8 @@ func (a *App) dispatch(st kv.Store, signer identity.Signer, v *validated, b bloc
 		return []abci.Event{consentEvent(ev)}, consentAuditEvent(ev, signer, b, v.hash), nil
 	case *tx.QueryAuditHistory:
 		return historyQuery(st, signer, m, b, v.hash)
+	case *tx.QueryConsents:
+		return consentQuery(st, signer, m, b, v.hash)
 	}
 	return nil, nil, tx.Errorf(tx.CodeUnknownType, "no module handles %s", v.tx.Type)
 }

@@ -66,6 +66,9 @@ func sampleMsgs(t testing.TB) map[string]tx.Msg {
 		"remove-delegate":       &tx.RemoveDelegate{Patient: patient.id(), Delegate: doc.id()},
 		"opt-out":               &tx.SetBreakGlassOptOut{Patient: patient.id(), OptOut: true},
 		"opt-out-undo":          &tx.SetBreakGlassOptOut{Patient: patient.id()},
+		"query-consents":        &tx.QueryConsents{Patient: patient.id()},
+		"query-one-consent":     &tx.QueryConsents{Patient: patient.id(), ConsentID: "csgranted"},
+		"query-decision":        &tx.QueryConsents{Patient: patient.id(), Requester: doc.id()},
 	}
 }
 

@@ -23,7 +23,7 @@ const (
 func Types() []Type {
 	return []Type{TypeRegisterActor, TypeRotateKey, TypeRevokeActor,
 		TypeGrantConsent, TypeUpdateConsent, TypeRevokeConsent, TypeSetDelegate, TypeRemoveDelegate, TypeSetBreakGlassOptOut,
-		TypeQueryAuditHistory}
+		TypeQueryConsents, TypeQueryAuditHistory}
 }
 
 func (t Type) String() string {
@@ -46,6 +46,8 @@ func (t Type) String() string {
 		return "delegate.remove"
 	case TypeSetBreakGlassOptOut:
 		return "breakglass.optout"
+	case TypeQueryConsents:
+		return "consent.query"
 	case TypeQueryAuditHistory:
 		return "audit.query"
 	}

@@ -493,6 +493,7 @@ func TestTypesAndKindsArePinned(t *testing.T) {
 		{tx.TypeSetDelegate, 13, "delegate.set"},
 		{tx.TypeRemoveDelegate, 14, "delegate.remove"},
 		{tx.TypeSetBreakGlassOptOut, 15, "breakglass.optout"},
+		{tx.TypeQueryConsents, 16, "consent.query"},
 		{tx.TypeQueryAuditHistory, 50, "audit.query"},
 	}
 	for _, c := range types {
