@@ -245,17 +245,7 @@ func (g *Gateway) authorizeEventRead(w http.ResponseWriter, r *http.Request, seq
 		writeStateError(w, err)
 		return false
 	}
-	res, status, err := g.submitAndWait(r.Context(), raw, true)
-	if err != nil {
-		writeError(w, status, tx.CodeInternal, err.Error())
-		return false
-	}
-	if res.Code != 0 {
-		status := http.StatusUnprocessableEntity
-		if tx.Code(res.Code) == tx.CodeAccessDenied {
-			status = http.StatusForbidden
-		}
-		writeError(w, status, tx.Code(res.Code), res.Log)
+	if g.runQuery(r.Context(), w, raw) == nil {
 		return false
 	}
 	return true

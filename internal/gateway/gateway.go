@@ -1,7 +1,10 @@
 // Package gateway is a node's HTTP face: /healthz, Prometheus /metrics, and
 // the native JSON API under /v1 for submitting transactions, reading state
-// with proofs, reading patients' consents and previewing consent decisions. It listens where the node tells it (loopback by
-// default) and holds no state of its own beyond waiters for commits.
+// with proofs, and the audited reads — access history, proof bundles,
+// consents and consent decision previews — each answered only once the
+// ledger has permitted and recorded the reader's signed query. It listens
+// where the node tells it (loopback by default) and holds no state of its
+// own beyond waiters for commits.
 package gateway
 
 import (
@@ -41,6 +44,11 @@ type Gateway struct {
 	consents *ledgerstate.IndexCache
 	// blockTime reads a committed block's header time.
 	blockTime func(ctx context.Context, height int64) (time.Time, error)
+	// submitQuery submits a signed query and waits for its block. It is
+	// submitAndWait on a node; tests of what the gateway serves after a
+	// permitted query replace it, since what the ledger permits is the
+	// app's to decide and tested there.
+	submitQuery func(ctx context.Context, raw []byte) (*client.TxResult, int, error)
 }
 
 // New returns a gateway over a started node and its committed state.
@@ -54,6 +62,9 @@ func New(n *cmtnode.Node, st State, log *slog.Logger) (*Gateway, error) {
 	g := &Gateway{node: n, state: st, rpc: local.New(n), log: log, waiters: w, cancel: cancel,
 		consents: ledgerstate.NewIndexCache(ledgerstate.DefaultCacheSize)}
 	g.blockTime = g.cometBlockTime
+	g.submitQuery = func(ctx context.Context, raw []byte) (*client.TxResult, int, error) {
+		return g.submitAndWait(ctx, raw, true)
+	}
 	return g, nil
 }
 
@@ -75,9 +86,9 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/actors/{id}", g.actor)
 	mux.HandleFunc("GET /v1/actors/{id}/nonce", g.nonce)
 	mux.HandleFunc("GET /v1/state/{key}", g.stateValue)
-	mux.HandleFunc("GET /v1/patients/{id}/consents", g.patientConsents)
-	mux.HandleFunc("GET /v1/consents/decide", g.decide)
-	mux.HandleFunc("GET /v1/consents/{id}", g.consentByID)
+	mux.HandleFunc("POST /v1/consents/list", g.patientConsents)
+	mux.HandleFunc("POST /v1/consents/read", g.consentByID)
+	mux.HandleFunc("POST /v1/consents/decide", g.decide)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, tx.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})

@@ -30,17 +30,8 @@ func (g *Gateway) history(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
 		return
 	}
-	res, status, err := g.submitAndWait(r.Context(), req.Tx, true)
-	if err != nil {
-		writeError(w, status, tx.CodeInternal, err.Error())
-		return
-	}
-	if res.Code != 0 {
-		status := http.StatusUnprocessableEntity
-		if tx.Code(res.Code) == tx.CodeAccessDenied {
-			status = http.StatusForbidden
-		}
-		writeError(w, status, tx.Code(res.Code), res.Log)
+	res := g.runQuery(r.Context(), w, req.Tx)
+	if res == nil {
 		return
 	}
 	snap, _, err := g.latest()
