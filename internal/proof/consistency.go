@@ -189,7 +189,8 @@ func ParseCheckpoint(s string) (Checkpoint, error) {
 		return Checkpoint{}, fmt.Errorf("checkpoint %q is not SIZE:ROOTHEX", s)
 	}
 	size, err := strconv.ParseUint(sizeText, 10, 64)
-	if err != nil {
+	// One spelling per size: "017" is a typo more likely than a size.
+	if err != nil || strconv.FormatUint(size, 10) != sizeText {
 		return Checkpoint{}, fmt.Errorf("checkpoint %q: size %q is not a number", s, sizeText)
 	}
 	root, err := hex.DecodeString(rootText)

@@ -242,7 +242,7 @@ func TestParseCheckpoint(t *testing.T) {
 		t.Fatalf("upper-case root: %v", err)
 	}
 	for _, bad := range []string{"", "7", "7:", "-1:" + proof.EmptyLog().String()[2:], "+7:" + proof.EmptyLog().String()[2:],
-		"7:abcd", "x:" + proof.EmptyLog().String()[2:], "7:" + proof.EmptyLog().String()[2:] + "00"} {
+		"7:abcd", "07:" + proof.EmptyLog().String()[2:], "x:" + proof.EmptyLog().String()[2:], "7:" + proof.EmptyLog().String()[2:] + "00"} {
 		if _, err := proof.ParseCheckpoint(bad); err == nil {
 			t.Errorf("%q parsed", bad)
 		}

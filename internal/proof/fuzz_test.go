@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cometbft/cometbft/types"
@@ -144,6 +145,26 @@ func FuzzVerifyConsistency(f *testing.F) {
 		var lenient Consistency
 		if json.Unmarshal(data, &lenient) == nil {
 			_, _ = lenient.verify(genesis)
+		}
+	})
+}
+
+// FuzzParseCheckpoint: a parsed checkpoint prints back as its input (with
+// the root in lower case), and anything else is refused without a panic.
+//
+//	go test ./internal/proof -run '^$' -fuzz FuzzParseCheckpoint -fuzztime 10s
+func FuzzParseCheckpoint(f *testing.F) {
+	f.Add(EmptyLog().String())
+	f.Add("17:" + strings.Repeat("AB", 32))
+	f.Add("18446744073709551615:" + strings.Repeat("0", 64))
+	f.Add("1:")
+	f.Fuzz(func(t *testing.T, s string) {
+		cp, err := ParseCheckpoint(s)
+		if err != nil {
+			return
+		}
+		if cp.String() != strings.ToLower(s) || len(cp.Root) != 32 {
+			t.Fatalf("%q parsed as %s", s, cp)
 		}
 	})
 }
