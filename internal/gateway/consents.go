@@ -3,9 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -43,28 +41,19 @@ var scopeNeeds = map[consentScope]string{
 	scopeDecide: "names the patient and the requester",
 }
 
-// consentQuery reads a request body into req, whose transaction (*raw)
-// must be a consent.query asking for scope, checks the rest of the request
-// with check (if any) and runs the query on the ledger. It returns the
-// query once the ledger has permitted and recorded it, with its committed
-// result; otherwise it has written the refusal and returns nil. A request
-// that is wrong in itself is refused before it is submitted, so it is not
-// recorded as a read that never happened.
-func (g *Gateway) consentQuery(w http.ResponseWriter, r *http.Request, req any, raw *[]byte, scope consentScope, check func() error) (*tx.QueryConsents, *client.TxResult) {
+// consentQuery checks that raw, the transaction of a request whose body
+// has been read, is a consent.query asking for scope, checks the rest of
+// the request with check (if any) and runs the query on the ledger. It
+// returns the query once the ledger has permitted and recorded it, with
+// its committed result; otherwise it has written the refusal and returns
+// nil. A request that is wrong in itself is refused before it is
+// submitted, so it is not recorded as a read that never happened.
+func (g *Gateway) consentQuery(ctx context.Context, w http.ResponseWriter, raw []byte, scope consentScope, check func() error) (*tx.QueryConsents, *client.TxResult) {
 	if g.state == nil {
 		writeStateError(w, errNoState)
 		return nil, nil
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 2*tx.MaxTxBytes+4096))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, tx.CodeMalformed, "read body: "+err.Error())
-		return nil, nil
-	}
-	if err := json.Unmarshal(body, req); err != nil || len(*raw) == 0 {
-		writeError(w, http.StatusBadRequest, tx.CodeMalformed, `body must be JSON {"tx": "<base64 consent.query transaction>", …}`)
-		return nil, nil
-	}
-	t, err := tx.Decode(*raw)
+	t, err := tx.Decode(raw)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
 		return nil, nil
@@ -93,19 +82,26 @@ func (g *Gateway) consentQuery(w http.ResponseWriter, r *http.Request, req any, 
 			return nil, nil
 		}
 	}
-	res := g.runQuery(r.Context(), w, *raw)
+	res := g.runQuery(ctx, w, raw)
 	if res == nil {
 		return nil, nil
 	}
 	return q, res
 }
 
+// consentQueryShape is what the consent endpoints' bodies look like, for
+// the error that refuses another.
+const consentQueryShape = `{"tx": "<base64 consent.query transaction>", …}`
+
 // patientConsents serves POST /v1/consents/list: a patient's consents,
 // delegations and opt-out, all read from one committed version, once the
 // ledger has permitted and recorded the reader's consent.query.
 func (g *Gateway) patientConsents(w http.ResponseWriter, r *http.Request) {
 	var req client.ConsentQueryRequest
-	q, res := g.consentQuery(w, r, &req, &req.Tx, scopeList, nil)
+	if !readQueryBody(w, r, &req, &req.Tx, consentQueryShape) {
+		return
+	}
+	q, res := g.consentQuery(r.Context(), w, req.Tx, scopeList, nil)
 	if q == nil {
 		return
 	}
@@ -157,7 +153,10 @@ func (g *Gateway) patientConsents(w http.ResponseWriter, r *http.Request) {
 // answers as if it did not exist.
 func (g *Gateway) consentByID(w http.ResponseWriter, r *http.Request) {
 	var req client.ConsentQueryRequest
-	q, res := g.consentQuery(w, r, &req, &req.Tx, scopeRead, nil)
+	if !readQueryBody(w, r, &req, &req.Tx, consentQueryShape) {
+		return
+	}
+	q, res := g.consentQuery(r.Context(), w, req.Tx, scopeRead, nil)
 	if q == nil {
 		return
 	}
@@ -197,7 +196,10 @@ func (g *Gateway) consentByID(w http.ResponseWriter, r *http.Request) {
 // docs/consent.md).
 func (g *Gateway) decide(w http.ResponseWriter, r *http.Request) {
 	var req client.DecideRequest
-	q, res := g.consentQuery(w, r, &req, &req.Tx, scopeDecide, func() error {
+	if !readQueryBody(w, r, &req, &req.Tx, consentQueryShape) {
+		return
+	}
+	q, res := g.consentQuery(r.Context(), w, req.Tx, scopeDecide, func() error {
 		if req.Access.Purpose == "" || req.Access.Type == "" {
 			return errors.New("access.purpose and access.type are required (with the query's patient and requester they name the request)")
 		}

@@ -217,3 +217,19 @@ func (g *Gateway) runQuery(ctx context.Context, w http.ResponseWriter, raw []byt
 	}
 	return res
 }
+
+// readQueryBody reads a query request's JSON body into req, whose
+// transaction is *raw, and writes a 400 naming shape unless it decodes
+// with a transaction in it.
+func readQueryBody(w http.ResponseWriter, r *http.Request, req any, raw *[]byte, shape string) bool {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 2*tx.MaxTxBytes+4096))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, tx.CodeMalformed, "read body: "+err.Error())
+		return false
+	}
+	if err := json.Unmarshal(body, req); err != nil || len(*raw) == 0 {
+		writeError(w, http.StatusBadRequest, tx.CodeMalformed, "body must be JSON "+shape)
+		return false
+	}
+	return true
+}
