@@ -18,7 +18,7 @@ const (
 	ruleConsentsAuditor   = "auditor"
 	ruleConsentsNamed     = "named-in-consent"
 	ruleConsentsRequester = "requester"
-	ruleConsentsOrg       = "requester-organization"
+	ruleConsentsOrg       = "requester-organization" // the gateway matches it (ruleRequesterOrg)
 	ruleConsentsDenied    = "not-authorized-for-consents"
 )
 

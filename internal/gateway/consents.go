@@ -43,12 +43,14 @@ var scopeNeeds = map[consentScope]string{
 
 // consentQuery checks that raw, the transaction of a request whose body
 // has been read, is a consent.query asking for scope, checks the rest of
-// the request with check (if any) and runs the query on the ledger. It
+// the request against it with check (if any) and runs the query on the
+// ledger. It
 // returns the query once the ledger has permitted and recorded it, with
 // its committed result; otherwise it has written the refusal and returns
 // nil. A request that is wrong in itself is refused before it is
 // submitted, so it is not recorded as a read that never happened.
-func (g *Gateway) consentQuery(ctx context.Context, w http.ResponseWriter, raw []byte, scope consentScope, check func() error) (*tx.QueryConsents, *client.TxResult) {
+func (g *Gateway) consentQuery(ctx context.Context, w http.ResponseWriter, raw []byte, scope consentScope,
+	check func(*tx.Tx, *tx.QueryConsents) error) (*tx.QueryConsents, *client.TxResult) {
 	if g.state == nil {
 		writeStateError(w, errNoState)
 		return nil, nil
@@ -77,7 +79,7 @@ func (g *Gateway) consentQuery(ctx context.Context, w http.ResponseWriter, raw [
 		return nil, nil
 	}
 	if check != nil {
-		if err := check(); err != nil {
+		if err := check(t, q); err != nil {
 			writeError(w, http.StatusBadRequest, tx.CodeInvalid, err.Error())
 			return nil, nil
 		}
@@ -199,9 +201,12 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request) {
 	if !readQueryBody(w, r, &req, &req.Tx, consentQueryShape) {
 		return
 	}
-	q, res := g.consentQuery(r.Context(), w, req.Tx, scopeDecide, func() error {
+	q, res := g.consentQuery(r.Context(), w, req.Tx, scopeDecide, func(t *tx.Tx, q *tx.QueryConsents) error {
 		if req.Access.Purpose == "" || req.Access.Type == "" {
 			return errors.New("access.purpose and access.type are required (with the query's patient and requester they name the request)")
+		}
+		if len(req.Access.Roles) > 0 && t.Signer == q.Requester {
+			return errNoAssertedRoles
 		}
 		return nil
 	})
@@ -209,6 +214,10 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	acc := req.Access
+	if len(acc.Roles) > 0 && queryRule(res) == ruleRequesterOrg {
+		writeError(w, http.StatusBadRequest, tx.CodeInvalid, errNoAssertedRoles.Error())
+		return
+	}
 	breakGlass := acc.BreakGlass
 	snap, version, err := g.latest()
 	if err != nil {
@@ -260,6 +269,29 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request) {
 		out.Expires = &e
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// errNoAssertedRoles refuses roles asserted in a requester's preview of
+// its own access. The ledger holds no roles beyond those identities imply
+// yet, so asserted roles are a what-if for the patient's circle; let the
+// requester (or its organization) assert them and it could probe which
+// roles the patient's consents name.
+var errNoAssertedRoles = errors.New("access.roles may be asserted only by the patient, a delegate or an auditor; " +
+	"a requester's preview of its own access uses the roles its identity implies")
+
+// ruleRequesterOrg is the app's rule (internal/app ruleConsentsOrg) for
+// an organization previewing its member's access; rules are recorded in
+// the audit log and never renamed.
+const ruleRequesterOrg = "requester-organization"
+
+// queryRule is the rule the ledger recorded for a permitted consent query.
+func queryRule(res *client.TxResult) string {
+	for _, e := range res.Events {
+		if e.Type == tx.TypeQueryConsents.String() {
+			return e.Attributes["rule"]
+		}
+	}
+	return ""
 }
 
 // requesterContext is what a requester's identity says about them for a

@@ -256,7 +256,8 @@ func TestDecideEndpoint(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	base := client.DecideQuery{Patient: f.patient, Requester: f.doctor, Purpose: "TREAT", Type: "Observation"}
-	dk := f.key(f.doctor)
+	// The patient previews; the doctor may preview its own access too.
+	pk, dk := f.key(f.patient), f.key(f.doctor)
 
 	d, err := f.cl.Decide(ctx, dk, base)
 	if err != nil {
@@ -289,7 +290,7 @@ func TestDecideEndpoint(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			q := base
 			c.q(&q)
-			d, err := f.cl.Decide(ctx, dk, q)
+			d, err := f.cl.Decide(ctx, pk, q)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -305,9 +306,21 @@ func TestDecideEndpoint(t *testing.T) {
 		"unknown requester":   {Patient: f.patient, Requester: "ccnobody", Purpose: "TREAT", Type: "Observation"},
 		"requester not an id": {Patient: f.patient, Requester: "x/y", Purpose: "TREAT", Type: "Observation"},
 	} {
-		if _, err := f.cl.Decide(ctx, dk, q); !errors.As(err, &ce) || ce.HTTPStatus/100 != 4 {
+		if _, err := f.cl.Decide(ctx, pk, q); !errors.As(err, &ce) || ce.HTTPStatus/100 != 4 {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+	// A requester may not assert roles in its own preview: it could probe
+	// which roles the patient's consents name. Refused before the ledger.
+	asked := len(f.queries)
+	probe := base
+	probe.Roles = []string{"gp"}
+	if _, err := f.cl.Decide(ctx, dk, probe); !errors.As(err, &ce) || ce.HTTPStatus != http.StatusBadRequest ||
+		!strings.Contains(ce.Message, "may be asserted only by") {
+		t.Fatalf("a requester asserting roles: %v", err)
+	}
+	if len(f.queries) != asked {
+		t.Fatal("the refused preview reached the ledger")
 	}
 }
 
