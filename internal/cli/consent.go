@@ -235,6 +235,10 @@ func runConsentRevoke(e *env, args []string) error {
 	// first would be a recorded read for nothing.
 	p := patientOf(k, *patient)
 	res, err := cl.Send(e.ctx, k, &tx.RevokeConsent{Patient: p, ConsentID: pos[0]})
+	var ce *client.Error
+	if errors.As(err, &ce) && tx.Code(ce.Code) == tx.CodeNotFound && *patient == "" {
+		return withHint(err, "revoking for a patient as their delegate? name the patient with --patient")
+	}
 	if err != nil {
 		return grantHint(err)
 	}
