@@ -32,6 +32,12 @@ type checkpointFile struct {
 	BlockTime   time.Time      `json:"block_time"`
 }
 
+// newCheckpointFile is the checkpoint of a verified signed log.
+func newCheckpointFile(v proof.SignedHead) checkpointFile {
+	return checkpointFile{ChainID: v.ChainID, Size: v.LogSize, Root: v.LogRoot, StateHeight: v.StateHeight, AppHash: v.AppHash,
+		BlockTime: v.BlockTime.UTC()}
+}
+
 // consistencyResult is what 'audit consistency --json' and 'verify --json'
 // print for a consistency bundle.
 type consistencyResult struct {
@@ -119,9 +125,7 @@ func runAuditConsistency(e *env, args []string) error {
 	}
 	res := newConsistencyResult(v)
 	if *checkpointPath != "" {
-		next := checkpointFile{ChainID: v.ChainID, Size: v.LogSize, Root: v.LogRoot, StateHeight: v.StateHeight, AppHash: v.AppHash,
-			BlockTime: v.BlockTime.UTC()}
-		if err := writeCheckpoint(*checkpointPath, next); err != nil {
+		if err := writeCheckpoint(*checkpointPath, newCheckpointFile(v.SignedHead)); err != nil {
 			return err
 		}
 		res.Checkpoint = *checkpointPath
