@@ -30,6 +30,20 @@ func TestConsentReadsOnANode(t *testing.T) {
 	if len(list.Consents) != 1 || list.Query == nil || list.Query.Height < 1 {
 		t.Fatalf("list %+v", list)
 	}
+	// The answer carries the query's committed result: its rule and the
+	// audit event that recorded it.
+	var rule, seq string
+	for _, e := range list.Query.Events {
+		switch e.Type {
+		case "consent.query":
+			rule = e.Attributes["rule"]
+		case "audit":
+			seq = e.Attributes["seq"]
+		}
+	}
+	if rule != "patient" || seq == "" || list.Query.CodeName != "ok" {
+		t.Fatalf("query result %+v", list.Query)
+	}
 	id := list.Consents[0].ID
 	// The grantee the consent names may read it, and preview its access.
 	if res, err := c.Consent(ctx, doctor, patient.ID, id); err != nil || res.Consent.ID != id {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/carechain/carechain/client"
+	"github.com/carechain/carechain/internal/audit"
 	"github.com/carechain/carechain/internal/nodetest"
 	"github.com/carechain/carechain/internal/proof"
 )
@@ -246,5 +247,49 @@ func TestParseCheckpoint(t *testing.T) {
 		if _, err := proof.ParseCheckpoint(bad); err == nil {
 			t.Errorf("%q parsed", bad)
 		}
+	}
+}
+
+// TestConsistencyAcrossHandover: a consistency bundle signed by validators
+// none of which is in the genesis verifies through its trust step, and
+// fails without it, as an event bundle does.
+func TestConsistencyAcrossHandover(t *testing.T) {
+	hb, hc := handoverBundle(t, handoverChain, 5, 3)
+	s, _ := auditState(t, 5)
+	snap, _, err := s.Snapshot(11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := audit.ConsistencyProof(snap, 2, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromRoot, err := audit.RootAt(snap, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := proof.Checkpoint{Size: 2, Root: fromRoot}
+	c := &proof.Consistency{Version: proof.Version, Type: proof.ConsistencyType, ChainID: handoverChain, From: from,
+		To: proof.Checkpoint{Size: hb.Audit.Size, Root: hb.Audit.Root}, State: hb.State, Block: hb.Block, Trust: hb.Trust}
+	for _, h := range p {
+		c.Proof = append(c.Proof, h)
+	}
+	data, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := proof.VerifyConsistency(data, hc.genesis, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.TrustSteps != len(hb.Trust) || v.TrustSteps == 0 || v.LogSize != 5 {
+		t.Fatalf("verified %+v", v)
+	}
+	c.Trust = nil
+	if data, err = c.Encode(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := proof.VerifyConsistency(data, hc.genesis, from); err == nil || !strings.Contains(err.Error(), "not vouched for") {
+		t.Fatalf("without its trust step: %v", err)
 	}
 }
