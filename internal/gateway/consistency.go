@@ -81,7 +81,8 @@ func (g *Gateway) tryConsistency(ctx context.Context, from, to uint64) ([]byte, 
 		}
 	}
 	if from > to {
-		return nil, fmt.Errorf("%w: from=%d is larger than the log of %d events: a log never shrinks", errBadRange, from, to)
+		return nil, fmt.Errorf("%w: from=%d is beyond the log of %d events being proven: a log never shrinks, so ask for a later to=, "+
+			"or another node if this one is behind", errBadRange, from, to)
 	}
 	snap, _, err := g.state.Snapshot(height)
 	if err != nil {
