@@ -21,15 +21,10 @@ import (
 // checks it with proof.Verify (or 'carechain verify') against the chain's
 // genesis. AuditProof only checks that it is a well-formed bundle for seq.
 func (c *Client) AuditProof(ctx context.Context, key *keyfile.Key, patient string, seq uint64) ([]byte, error) {
-	chainID, err := c.ChainID(ctx)
+	query, err := c.signAs(ctx, key.ID, key, &tx.QueryAuditHistory{Patient: patient})
 	if err != nil {
 		return nil, err
 	}
-	n, err := c.Nonce(ctx, key.ID)
-	if err != nil {
-		return nil, err
-	}
-	query := tx.Build(chainID, key.ID, n.Next, &tx.QueryAuditHistory{Patient: patient}, key.Sign)
 	var raw json.RawMessage
 	path := "/v1/audit/" + strconv.FormatUint(seq, 10) + "/proof?tx=" + base64.RawURLEncoding.EncodeToString(query)
 	if err := c.do(ctx, http.MethodGet, path, nil, &raw); err != nil {

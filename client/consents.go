@@ -5,23 +5,34 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/carechain/carechain/internal/consent"
 	"github.com/carechain/carechain/internal/consent/ledgerstate"
+	"github.com/carechain/carechain/internal/keyfile"
+	"github.com/carechain/carechain/internal/tx"
 )
 
-// Consent reads a consent by id and checks its state proof. What it
-// returns is rebuilt from the proven record, so every field, the FHIR
-// rendering included, is what the ledger holds, whatever the node said.
-func (c *Client) Consent(ctx context.Context, id string) (*ConsentResponse, error) {
-	var res ConsentResponse
-	if err := c.do(ctx, http.MethodGet, "/v1/consents/"+url.PathEscape(id), nil, &res); err != nil {
+// Consent reads consent id of patient as key's actor and checks its state
+// proof. The read is a signed consent.query: it succeeds only if the
+// ledger permits it — the patient, a delegate in effect, an auditor, or an
+// actor the consent names (or its organization) — and it is recorded in
+// the patient's access history. A denial is an *Error with code
+// access_denied (HTTP 403); a consent the patient does not have is
+// not_found (404). What it returns is rebuilt from the proven record, so
+// every field, the FHIR rendering included, is what the ledger holds,
+// whatever the node said.
+func (c *Client) Consent(ctx context.Context, key *keyfile.Key, patient, id string) (*ConsentResponse, error) {
+	raw, err := c.signAs(ctx, key.ID, key, &tx.QueryConsents{Patient: patient, ConsentID: id})
+	if err != nil {
 		return nil, err
 	}
-	if res.Consent.ID != id {
+	var res ConsentResponse
+	if err := c.do(ctx, http.MethodPost, "/v1/consents/read", ConsentQueryRequest{Tx: raw}, &res); err != nil {
+		return nil, err
+	}
+	if res.Consent.ID != id || res.Consent.Patient != patient {
 		return nil, fmt.Errorf("asked for consent %s, the node answered with %s", id, res.Consent.ID)
 	}
 	if err := VerifyStateProof(res.Proof, ledgerstate.ConsentKey(res.Consent.Patient, id)); err != nil {
@@ -131,41 +142,43 @@ func DelegationView(d consent.Delegation) Delegation {
 	return out
 }
 
-// PatientConsents lists a patient's consents (revoked ones included),
-// delegations and break-the-glass opt-out at the latest height. The list
-// carries no proofs; read one consent with Consent for a proven copy.
-func (c *Client) PatientConsents(ctx context.Context, patient string) (*ConsentList, error) {
-	var res ConsentList
-	if err := c.do(ctx, http.MethodGet, "/v1/patients/"+url.PathEscape(patient)+"/consents", nil, &res); err != nil {
+// PatientConsents lists patient's consents (revoked ones included),
+// delegations and break-the-glass opt-out at the latest height, as key's
+// actor. The read is a signed consent.query: only the patient, a delegate
+// whose delegation is in effect, or an auditor may list them, and the
+// read is recorded in the patient's access history. A denial is an *Error
+// with code access_denied (HTTP 403). The list carries no proofs; read
+// one consent with Consent for a proven copy.
+func (c *Client) PatientConsents(ctx context.Context, key *keyfile.Key, patient string) (*ConsentList, error) {
+	raw, err := c.signAs(ctx, key.ID, key, &tx.QueryConsents{Patient: patient})
+	if err != nil {
 		return nil, err
+	}
+	var res ConsentList
+	if err := c.do(ctx, http.MethodPost, "/v1/consents/list", ConsentQueryRequest{Tx: raw}, &res); err != nil {
+		return nil, err
+	}
+	if res.Patient != patient {
+		return nil, fmt.Errorf("asked for the consents of %s, the node answered with those of %s", patient, res.Patient)
 	}
 	return &res, nil
 }
 
-// Decide asks what the ledger would decide for q at the latest block. It
-// is a preview: an access is decided, and recorded, in the block that
-// carries its request.
-func (c *Client) Decide(ctx context.Context, q DecideQuery) (*Decision, error) {
-	v := url.Values{}
-	set := func(k, val string) {
-		if val != "" {
-			v.Set(k, val)
-		}
+// Decide asks, as key's actor, what the ledger would decide for q at the
+// latest block. It is a preview: an access is decided, and recorded, in
+// the block that carries its request. The preview itself discloses the
+// patient's consents, so it is a signed consent.query that the ledger must
+// permit — the patient, a delegate in effect, an auditor, the requester or
+// the requester's organization — and records.
+func (c *Client) Decide(ctx context.Context, key *keyfile.Key, q DecideQuery) (*Decision, error) {
+	raw, err := c.signAs(ctx, key.ID, key, &tx.QueryConsents{Patient: q.Patient, Requester: q.Requester})
+	if err != nil {
+		return nil, err
 	}
-	set("patient", q.Patient)
-	set("requester", q.Requester)
-	set("purpose", q.Purpose)
-	set("type", q.Type)
-	set("action", q.Action)
-	set("labels", strings.Join(q.Labels, ","))
-	set("roles", strings.Join(q.Roles, ","))
-	set("record", q.Record)
-	set("author_org", q.AuthorOrg)
-	if q.BreakGlass {
-		v.Set("break_glass", "true")
-	}
+	req := DecideRequest{Tx: raw, Access: AccessDetail{Purpose: q.Purpose, Type: q.Type, Action: q.Action, Labels: q.Labels,
+		Roles: q.Roles, Record: q.Record, AuthorOrg: q.AuthorOrg, BreakGlass: q.BreakGlass}}
 	var res Decision
-	if err := c.do(ctx, http.MethodGet, "/v1/consents/decide?"+v.Encode(), nil, &res); err != nil {
+	if err := c.do(ctx, http.MethodPost, "/v1/consents/decide", req, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil

@@ -17,15 +17,10 @@ import (
 // or an auditor) and it is recorded in the history itself. A denial is an
 // *Error with code access_denied.
 func (c *Client) AuditHistory(ctx context.Context, key *keyfile.Key, patient string, f HistoryFilter) (*HistoryPage, []audit.Event, error) {
-	chainID, err := c.ChainID(ctx)
+	raw, err := c.signAs(ctx, key.ID, key, &tx.QueryAuditHistory{Patient: patient})
 	if err != nil {
 		return nil, nil, err
 	}
-	n, err := c.Nonce(ctx, key.ID)
-	if err != nil {
-		return nil, nil, err
-	}
-	raw := tx.Build(chainID, key.ID, n.Next, &tx.QueryAuditHistory{Patient: patient}, key.Sign)
 	var page HistoryPage
 	if err := c.do(ctx, http.MethodPost, "/v1/audit/history", HistoryRequest{Tx: raw, Filter: f}, &page); err != nil {
 		return nil, nil, err

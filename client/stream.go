@@ -27,15 +27,10 @@ type AccessEvent struct {
 // error, or the node ends the stream. Opening it is an audited read of the
 // history, decided by the ledger like AuditHistory.
 func (c *Client) WatchAccess(ctx context.Context, key *keyfile.Key, patient string, fn func(AccessEvent) error) error {
-	chainID, err := c.ChainID(ctx)
+	raw, err := c.signAs(ctx, key.ID, key, &tx.QueryAuditHistory{Patient: patient})
 	if err != nil {
 		return err
 	}
-	n, err := c.Nonce(ctx, key.ID)
-	if err != nil {
-		return err
-	}
-	raw := tx.Build(chainID, key.ID, n.Next, &tx.QueryAuditHistory{Patient: patient}, key.Sign)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/audit/stream?tx="+base64.RawURLEncoding.EncodeToString(raw), nil)
 	if err != nil {
 		return err

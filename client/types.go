@@ -127,14 +127,25 @@ type ConsentRecord struct {
 	Encoded []byte `json:"encoded"`
 }
 
-// ConsentResponse is the body of GET /v1/consents/{id}.
+// ConsentQueryRequest is the body of POST /v1/consents/list and POST
+// /v1/consents/read: a signed consent.query transaction (base64 in JSON)
+// naming the patient, and for a read the consent.
+type ConsentQueryRequest struct {
+	Tx []byte `json:"tx"`
+}
+
+// ConsentResponse is the answer of POST /v1/consents/read: one consent
+// with a proof of its record against the state root.
 type ConsentResponse struct {
 	Consent ConsentRecord `json:"consent"`
 	Proof   *StateProof   `json:"proof,omitempty"`
+	// Query is the transaction that recorded this read; it is in the
+	// patient's access history.
+	Query *TxResult `json:"query,omitempty"`
 }
 
-// ConsentList is the body of GET /v1/patients/{id}/consents: everything
-// about a patient's consents at one height.
+// ConsentList is the answer of POST /v1/consents/list: everything about a
+// patient's consents at one height.
 type ConsentList struct {
 	Patient  string `json:"patient"`
 	Height   int64  `json:"height"`
@@ -143,6 +154,8 @@ type ConsentList struct {
 	OptedOut    bool            `json:"break_glass_opt_out"`
 	Consents    []ConsentRecord `json:"consents"`
 	Delegations []Delegation    `json:"delegations"`
+	// Query is the transaction that recorded this read.
+	Query *TxResult `json:"query,omitempty"`
 }
 
 // Delegation lets a delegate act on a patient's consents.
@@ -156,7 +169,9 @@ type Delegation struct {
 	End        *time.Time `json:"end,omitempty"`
 }
 
-// DecideQuery is a hypothetical access for GET /v1/consents/decide.
+// DecideQuery is a hypothetical access to preview with Client.Decide.
+// Patient and Requester go into the signed consent.query; the rest is the
+// request's Access.
 type DecideQuery struct {
 	Patient    string
 	Requester  string
@@ -168,6 +183,26 @@ type DecideQuery struct {
 	Record     string   // a record id, for consents naming records
 	AuthorOrg  string   // the organization that wrote the record
 	BreakGlass bool
+}
+
+// DecideRequest is the body of POST /v1/consents/decide: a signed
+// consent.query naming the patient and the requester, and the access to
+// judge.
+type DecideRequest struct {
+	Tx     []byte       `json:"tx"`
+	Access AccessDetail `json:"access"`
+}
+
+// AccessDetail is what a previewed access reads, and why.
+type AccessDetail struct {
+	Purpose    string   `json:"purpose"`
+	Type       string   `json:"type"`             // FHIR resource type of the record
+	Action     string   `json:"action,omitempty"` // default access
+	Labels     []string `json:"labels,omitempty"` // the record's security labels
+	Roles      []string `json:"roles,omitempty"`  // roles besides those the requester's identity implies
+	Record     string   `json:"record,omitempty"` // a record id, for consents naming records
+	AuthorOrg  string   `json:"author_org,omitempty"`
+	BreakGlass bool     `json:"break_glass,omitempty"`
 }
 
 // Decision is what the ledger would decide for a DecideQuery at the latest
@@ -186,6 +221,8 @@ type Decision struct {
 	Height    int64           `json:"height"`
 	BlockTime time.Time       `json:"block_time"`
 	Request   DecisionRequest `json:"request"`
+	// Query is the transaction that recorded this preview.
+	Query *TxResult `json:"query,omitempty"`
 }
 
 // DecisionRequest is the request as the ledger judged it, with the

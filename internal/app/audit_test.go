@@ -115,32 +115,9 @@ func TestHistoryQueries(t *testing.T) {
 		{"a stranger", stranger, tx.CodeAccessDenied, audit.Deny, "not-authorized-for-history"},
 	}
 	for _, tc := range cases {
-		raw := c.sign(tc.key, query)
-		// The mempool admits denials too: the block must record them.
-		if res := c.check(raw); res.Code != 0 {
-			t.Fatalf("%s: CheckTx %d %s", tc.who, res.Code, res.Log)
-		}
-		before, size := c.committed(), c.auditSize()
-		res := c.block(raw)
-		r := res.TxResults[0]
-		if tx.Code(r.Code) != tc.code || len(r.Data) != 32 {
-			t.Fatalf("%s: code %s, data %x", tc.who, tx.Code(r.Code), r.Data)
-		}
-		if c.auditSize() != size+1 {
-			t.Fatalf("%s: the query was not recorded", tc.who)
-		}
-		e, err := audit.Get(c.store.Working(), size)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Action != audit.ActionAuditQuery || e.Actor != tc.key.ID || e.Patient != patient.ID || e.Decision != tc.decision || e.Reason.Rule != tc.rule {
-			t.Fatalf("%s: recorded %+v", tc.who, e)
-		}
-		// Besides the audit log, only the signer's nonce changed.
-		for _, k := range diffKeys(before, c.committed()) {
-			if k != nonceKey(tc.key.ID) && !strings.HasPrefix(k, "audit/") {
-				t.Fatalf("%s: the query changed %s", tc.who, k)
-			}
+		code, e := c.recordedQuery(tc.who, tc.key, query)
+		if code != tc.code || e.Action != audit.ActionAuditQuery || e.Patient != patient.ID || e.Decision != tc.decision || e.Reason.Rule != tc.rule {
+			t.Fatalf("%s: code %s, recorded %+v", tc.who, code, e)
 		}
 	}
 
@@ -152,4 +129,35 @@ func TestHistoryQueries(t *testing.T) {
 	if res := c.check(c.signAt(patient, c.nonces[patient.ID]+1, &tx.QueryAuditHistory{Patient: "ccaaaaaaaaaaaaaaaaaaaaaaaa"})); tx.Code(res.Code) != tx.CodeNotFound {
 		t.Fatalf("query about nobody: %d %s", res.Code, res.Log)
 	}
+}
+
+// recordedQuery signs and runs a query as key's actor in a block of its
+// own and returns its code and the audit event it recorded. It fails the
+// test unless the mempool admitted it (denials too: the block must record
+// them), it recorded exactly one event by the signer, and it changed
+// nothing but the signer's nonce and the audit log.
+func (c *chain) recordedQuery(who string, key *keyfile.Key, m tx.Msg) (tx.Code, audit.Event) {
+	c.t.Helper()
+	raw := c.sign(key, m)
+	if res := c.check(raw); res.Code != 0 {
+		c.t.Fatalf("%s: CheckTx %d %s", who, res.Code, res.Log)
+	}
+	before, size := c.committed(), c.auditSize()
+	r := c.block(raw).TxResults[0]
+	if len(r.Data) != 32 || c.auditSize() != size+1 {
+		c.t.Fatalf("%s: code %s (%s): the query was not recorded", who, tx.Code(r.Code), r.Log)
+	}
+	e, err := audit.Get(c.store.Working(), size)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if e.Actor != key.ID {
+		c.t.Fatalf("%s: recorded as %s", who, e.Actor)
+	}
+	for _, k := range diffKeys(before, c.committed()) {
+		if k != nonceKey(key.ID) && !strings.HasPrefix(k, "audit/") {
+			c.t.Fatalf("%s: the query changed %s", who, k)
+		}
+	}
+	return tx.Code(r.Code), e
 }

@@ -25,16 +25,11 @@ const (
 // the query is an audit event; a refusal is CodeAccessDenied and is kept on
 // the record.
 func historyQuery(st kv.Reader, signer identity.Signer, m *tx.QueryAuditHistory, b block, txHash [32]byte) ([]abci.Event, *audit.Event, error) {
-	patient, err := identity.Get(st, m.Patient)
+	e, err := queryEvent(st, signer, m.Patient, audit.ActionAuditQuery, b, txHash)
 	if err != nil {
 		return nil, nil, err
 	}
-	if patient.Kind != tx.KindPatient {
-		return nil, nil, tx.Errorf(tx.CodeInvalid, "%s is a %s, not a patient", m.Patient, patient.Kind)
-	}
 	by := signer.Actor
-	e := &audit.Event{Height: uint64(b.height), Time: b.time, Actor: by.ID, ActorOrg: by.Org, Patient: m.Patient,
-		Action: audit.ActionAuditQuery, Decision: audit.Permit, TxHash: txHash[:]}
 	switch {
 	case by.ID == m.Patient:
 		e.Reason.Rule = ruleHistoryPatient
@@ -58,4 +53,20 @@ func historyQuery(st kv.Reader, signer identity.Signer, m *tx.QueryAuditHistory,
 		{Key: "by", Value: by.ID, Index: true},
 		{Key: "rule", Value: e.Reason.Rule},
 	}}}, e, nil
+}
+
+// queryEvent checks that patient is a registered patient and returns the
+// audit event of signer's query about them, permitted until the caller
+// decides otherwise.
+func queryEvent(st kv.Reader, signer identity.Signer, patient string, action audit.Action, b block, txHash [32]byte) (*audit.Event, error) {
+	p, err := identity.Get(st, patient)
+	if err != nil {
+		return nil, err
+	}
+	if p.Kind != tx.KindPatient {
+		return nil, tx.Errorf(tx.CodeInvalid, "%s is a %s, not a patient", patient, p.Kind)
+	}
+	by := signer.Actor
+	return &audit.Event{Height: uint64(b.height), Time: b.time, Actor: by.ID, ActorOrg: by.Org, Patient: patient,
+		Action: action, Decision: audit.Permit, TxHash: txHash[:]}, nil
 }

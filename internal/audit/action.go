@@ -31,6 +31,13 @@ const (
 	ActionBreakGlassOptOut Action = "breakglass.optout"
 	// ActionAuditQuery records a read of a patient's access history.
 	ActionAuditQuery Action = "audit.query"
+	// ActionConsentList, ActionConsentRead and ActionConsentDecide record
+	// reads of a patient's consent metadata: the whole list (consents,
+	// delegations, opt-out), one consent, and a preview of a decision.
+	// Who a patient shares with is itself sensitive.
+	ActionConsentList   Action = "consent.list"
+	ActionConsentRead   Action = "consent.read"
+	ActionConsentDecide Action = "consent.decide"
 )
 
 // ActionInfo is what the log knows about an action: which fields its events
@@ -243,6 +250,20 @@ func builtinActions() []struct {
 		{ActionAuditQuery, ActionInfo{
 			Description: "query of the access history",
 			FHIR:        FHIRMapping{Profile: ProfilePatientQuery, Type: rest, Subtype: []Coding{restful("search")}, Action: "E", UserType: codingAuthor, Flow: FlowToServer},
+		}},
+		{ActionConsentList, ActionInfo{
+			Description: "read of the patient's consents",
+			FHIR:        FHIRMapping{Profile: ProfilePatientQuery, Type: rest, Subtype: []Coding{restful("search-type")}, Action: "E", UserType: codingRecipient, Flow: FlowToServer},
+		}},
+		{ActionConsentRead, ActionInfo{
+			Description: "read of a consent", TargetType: "Consent",
+			FHIR: FHIRMapping{Profile: ProfilePatientRead, Type: rest, Subtype: []Coding{restful("read")}, Action: "R", UserType: codingRecipient, Flow: FlowToClient},
+		}},
+		{ActionConsentDecide, ActionInfo{
+			Description: "preview of a consent decision",
+			// A FHIR operation on the patient's consents; no BALP profile
+			// covers an authorization preview.
+			FHIR: FHIRMapping{Type: rest, Subtype: []Coding{restful("operation")}, Action: "E", UserType: codingRecipient, Flow: FlowToServer},
 		}},
 		{ActionConsentRevoke, ActionInfo{
 			Description: "revocation of a consent", TargetType: "Consent",

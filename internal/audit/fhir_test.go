@@ -60,6 +60,18 @@ func exportSamples() map[string]Event {
 	e.Purpose, e.BreakGlass, e.Reason = "ETREAT", true, Reason{Rule: "break-the-glass"}
 	e.Actor = "prac-er"
 	out["read-breakglass"] = e
+	// Reads of consent metadata: a grantee reads the consent naming it, a
+	// stranger is refused the list, a practitioner previews its access.
+	e = base
+	e.Action, e.RecordIDs, e.Target, e.Purpose, e.Reason = ActionConsentRead, nil, "consent-9", "", Reason{Rule: "named-in-consent"}
+	out["consent-read"] = e
+	e = base
+	e.Action, e.RecordIDs, e.Purpose, e.Actor, e.ActorOrg = ActionConsentList, nil, "", "pat-99", ""
+	e.Decision, e.Reason = Deny, Reason{Rule: "not-authorized-for-consents"}
+	out["consent-list-deny"] = e
+	e = base
+	e.Action, e.RecordIDs, e.Purpose, e.Reason = ActionConsentDecide, nil, "", Reason{Rule: "requester"}
+	out["consent-decide"] = e
 	return out
 }
 
@@ -72,18 +84,21 @@ func TestFHIRAuditEventGolden(t *testing.T) {
 		action  string
 		outcome string
 	}{
-		"read-permit":      {ProfilePatientRead, "R", "0"},
-		"read-deny":        {"", "R", "8"},
-		"read-two-records": {"", "R", "0"}, // BALP allows one data entity
-		"search-permit":    {ProfilePatientQuery, "E", "0"},
-		"create-permit":    {ProfilePatientCreate, "C", "0"},
-		"update-permit":    {ProfilePatientUpdate, "U", "0"},
-		"erase-by-patient": {ProfilePatientDelete, "D", "0"},
-		"consent-grant":    {ProfilePatientCreate, "C", "0"},
-		"consent-revoke":   {ProfilePatientUpdate, "U", "0"},
-		"delegate-set":     {ProfilePatientCreate, "C", "0"},
-		"breakglass":       {"", "E", "0"},
-		"read-breakglass":  {ProfilePatientRead, "R", "0"},
+		"read-permit":       {ProfilePatientRead, "R", "0"},
+		"read-deny":         {"", "R", "8"},
+		"read-two-records":  {"", "R", "0"}, // BALP allows one data entity
+		"search-permit":     {ProfilePatientQuery, "E", "0"},
+		"create-permit":     {ProfilePatientCreate, "C", "0"},
+		"update-permit":     {ProfilePatientUpdate, "U", "0"},
+		"erase-by-patient":  {ProfilePatientDelete, "D", "0"},
+		"consent-grant":     {ProfilePatientCreate, "C", "0"},
+		"consent-revoke":    {ProfilePatientUpdate, "U", "0"},
+		"delegate-set":      {ProfilePatientCreate, "C", "0"},
+		"breakglass":        {"", "E", "0"},
+		"read-breakglass":   {ProfilePatientRead, "R", "0"},
+		"consent-read":      {ProfilePatientRead, "R", "0"},
+		"consent-list-deny": {"", "E", "8"},
+		"consent-decide":    {"", "E", "0"},
 	}
 	for name, e := range samples {
 		b, err := FHIRAuditEvent(e, fhirOpts)

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"encoding/binary"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -35,6 +36,13 @@ var (
 	// Prefix is the prefix of every key the audit log writes.
 	Prefix = []byte("audit/")
 )
+
+// IsPatientData reports whether key holds an event or a patient's index
+// entries, which only an audited read may serve; the head and the tree's
+// hashes reveal sizes and hashes only.
+func IsPatientData(key []byte) bool {
+	return bytes.HasPrefix(key, prefixEvent) || bytes.HasPrefix(key, prefixPatientLen) || bytes.HasPrefix(key, prefixPatient)
+}
 
 func eventKey(seq uint64) []byte {
 	k := make([]byte, 0, len(prefixEvent)+8)

@@ -1,9 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"github.com/carechain/carechain/internal/nodetest"
 	"os"
 	"os/exec"
 	"strconv"
@@ -11,6 +11,9 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/carechain/carechain/internal/nodetest"
+	"github.com/carechain/carechain/internal/proof"
 )
 
 // TestMain lets the scripts run "carechain" as a real subprocess of the
@@ -84,4 +87,36 @@ func cmdExpand(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	out := os.Expand(ts.ReadFile(args[0]), ts.Getenv)
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(out), 0o644))
+}
+
+// TestStartCheckpoint: an event bundle's signed log starts a checkpoint,
+// agrees with one of its size, and is only noted against one of another
+// size; the same size with another root is two signed logs.
+func TestStartCheckpoint(t *testing.T) {
+	path := t.TempDir() + "/cp.json"
+	head := proof.SignedHead{ChainID: "c", LogSize: 5, LogRoot: bytes.Repeat([]byte{1}, 32)}
+	if note, err := startCheckpoint(path, head); err != nil || !strings.Contains(note, "now holds 5:0101") {
+		t.Fatalf("start: %q, %v", note, err)
+	}
+	if note, err := startCheckpoint(path, head); err != nil || note != "" {
+		t.Fatalf("same log: %q, %v", note, err)
+	}
+	bigger := head
+	bigger.LogSize = 9
+	if note, err := startCheckpoint(path, bigger); err != nil || !strings.Contains(note, "audit consistency --checkpoint") {
+		t.Fatalf("another size: %q, %v", note, err)
+	}
+	forked := head
+	forked.LogRoot = bytes.Repeat([]byte{2}, 32)
+	if _, err := startCheckpoint(path, forked); err == nil || !strings.Contains(err.Error(), "two different logs") {
+		t.Fatalf("a fork: %v", err)
+	}
+	other := head
+	other.ChainID = "d"
+	if _, err := startCheckpoint(path, other); err == nil || !strings.Contains(err.Error(), "is for chain") {
+		t.Fatalf("another chain: %v", err)
+	}
+	if cp, err := readCheckpoint(path); err != nil || cp.Size != 5 {
+		t.Fatalf("the checkpoint changed: %+v, %v", cp, err)
+	}
 }

@@ -195,6 +195,16 @@ func sendGrant(e *env, connect func() (*client.Client, error), k *keyfile.Key, c
 	return nil
 }
 
+// readHint explains a refused consent read.
+func readHint(err error, what string) error {
+	var ce *client.Error
+	if errors.As(err, &ce) && tx.Code(ce.Code) == tx.CodeAccessDenied {
+		return withHint(err, "who may "+what+" a patient is decided on the ledger, and the refusal is recorded: "+
+			"the patient, a delegate, an auditor; for one consent also whoever it names; for a preview also the requester and their organization")
+	}
+	return err
+}
+
 func grantHint(err error) error {
 	var ce *client.Error
 	if errors.As(err, &ce) && tx.Code(ce.Code) == tx.CodeUnauthorized {
@@ -204,9 +214,10 @@ func grantHint(err error) error {
 }
 
 func runConsentRevoke(e *env, args []string) error {
-	fs := newFlags(e, "consent revoke", "consent revoke --key FILE CONSENT_ID [--json]")
+	fs := newFlags(e, "consent revoke", "consent revoke --key FILE [--patient ID] CONSENT_ID [--json]")
 	connect := nodeFlags(e, "consent revoke", fs)
 	keyPath := fs.String("key", "", "key file of the signer: the patient, or a delegate allowed to revoke")
+	patient := fs.String("patient", "", "the patient, when signing as their delegate (default: the signer)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parse(fs, args, 1, 1)
 	if err != nil {
@@ -220,49 +231,44 @@ func runConsentRevoke(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	// The consent names its patient; the proven record says which.
-	cur, err := cl.Consent(e.ctx, pos[0])
-	if err != nil {
-		return err
+	// The ledger checks that the consent is the patient's; reading it
+	// first would be a recorded read for nothing.
+	p := patientOf(k, *patient)
+	res, err := cl.Send(e.ctx, k, &tx.RevokeConsent{Patient: p, ConsentID: pos[0]})
+	var ce *client.Error
+	if errors.As(err, &ce) && tx.Code(ce.Code) == tx.CodeNotFound && *patient == "" {
+		return withHint(err, "revoking for a patient as their delegate? name the patient with --patient")
 	}
-	res, err := cl.Send(e.ctx, k, &tx.RevokeConsent{Patient: cur.Consent.Patient, ConsentID: pos[0]})
 	if err != nil {
 		return grantHint(err)
 	}
 	if *asJSON {
-		return printJSON(e.stdout, map[string]any{"id": pos[0], "patient": cur.Consent.Patient, "revoked": true, "height": res.Height, "tx": res.Hash})
+		return printJSON(e.stdout, map[string]any{"id": pos[0], "patient": p, "revoked": true, "height": res.Height, "tx": res.Hash})
 	}
 	fmt.Fprintf(e.stdout, "revoked consent %s at height %d; it takes part in no decision from now on\n", pos[0], res.Height)
 	return nil
 }
 
 func runConsentList(e *env, args []string) error {
-	fs := newFlags(e, "consent list", "consent list (--key FILE | --patient ID) [--json]")
+	fs := newFlags(e, "consent list", "consent list --key FILE [--patient ID] [--json]")
 	connect := nodeFlags(e, "consent list", fs)
-	keyPath := fs.String("key", "", "key file of the patient (or of a delegate, with --patient)")
-	patient := fs.String("patient", "", "the patient whose consents to list (default: the --key's identity)")
+	keyPath := fs.String("key", "", "key file of the reader: the patient, a delegate in effect or an auditor")
+	patient := fs.String("patient", "", "the patient whose consents to list (default: the key's own)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	id := *patient
-	if id == "" {
-		if *keyPath == "" {
-			return withHint(usageError("consent list needs --key FILE or --patient ID"), "pass the patient's key file")
-		}
-		k, err := loadKey("key", *keyPath)
-		if err != nil {
-			return err
-		}
-		id = k.ID
+	k, err := loadKey("key", *keyPath)
+	if err != nil {
+		return err
 	}
 	cl, err := connect()
 	if err != nil {
 		return err
 	}
-	list, err := cl.PatientConsents(e.ctx, id)
+	list, err := cl.PatientConsents(e.ctx, k, patientOf(k, *patient))
 	if err != nil {
-		return err
+		return readHint(err, "list the consents of")
 	}
 	if *asJSON {
 		return printJSON(e.stdout, list)
@@ -306,11 +312,17 @@ func runConsentList(e *env, args []string) error {
 }
 
 func runConsentShow(e *env, args []string) error {
-	fs := newFlags(e, "consent show", "consent show CONSENT_ID [--fhir | --json]")
+	fs := newFlags(e, "consent show", "consent show --key FILE [--patient ID] CONSENT_ID [--fhir | --json]")
 	connect := nodeFlags(e, "consent show", fs)
+	keyPath := fs.String("key", "", "key file of the reader: the patient, a delegate in effect, an auditor, or someone the consent names")
+	patient := fs.String("patient", "", "the consent's patient (default: the key's own)")
 	asFHIR := fs.Bool("fhir", false, "print the consent as a FHIR R4 Consent resource")
-	asJSON := fs.Bool("json", false, "print JSON: the record, its FHIR form and its state proof")
+	asJSON := fs.Bool("json", false, "print JSON: the record, its FHIR form, its state proof and the recorded query")
 	pos, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	k, err := loadKey("key", *keyPath)
 	if err != nil {
 		return err
 	}
@@ -318,9 +330,9 @@ func runConsentShow(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := cl.Consent(e.ctx, pos[0])
+	res, err := cl.Consent(e.ctx, k, patientOf(k, *patient), pos[0])
 	if err != nil {
-		return err
+		return readHint(err, "read a consent of")
 	}
 	switch {
 	case *asFHIR:
@@ -404,10 +416,11 @@ func withResourceID(data []byte) []byte {
 }
 
 func runConsentCheck(e *env, args []string) error {
-	fs := newFlags(e, "consent check", "consent check --patient ID --requester ID --purpose P [--type T] [--labels L] [--action A] [--roles R] [--break-glass] [--json]")
+	fs := newFlags(e, "consent check", "consent check --key FILE --patient ID [--requester ID] --purpose P [--type T] [--labels L] [--action A] [--roles R] [--break-glass] [--json]")
 	connect := nodeFlags(e, "consent check", fs)
+	keyPath := fs.String("key", "", "key file of the asker: the patient, a delegate in effect, an auditor, the requester or the requester's organization")
 	patient := fs.String("patient", "", "the patient whose record would be read")
-	requester := fs.String("requester", "", "who would read it")
+	requester := fs.String("requester", "", "who would read it (default: the key's own identity)")
 	purpose := fs.String("purpose", "", "purpose of use: TREAT, ETREAT, HPAYMT, HOPERAT, HRESCH, PATRQT or BTG")
 	typ := fs.String("type", "Observation", "FHIR resource type of the record")
 	labels := fs.String("labels", "", "the record's security labels, comma-separated")
@@ -420,19 +433,26 @@ func runConsentCheck(e *env, args []string) error {
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	for _, f := range [][2]string{{"patient", *patient}, {"requester", *requester}, {"purpose", *purpose}} {
+	for _, f := range [][2]string{{"patient", *patient}, {"purpose", *purpose}} {
 		if err := required(f[0], f[1]); err != nil {
 			return err
 		}
+	}
+	k, err := loadKey("key", *keyPath)
+	if err != nil {
+		return err
+	}
+	if *requester == "" {
+		*requester = k.ID
 	}
 	cl, err := connect()
 	if err != nil {
 		return err
 	}
-	d, err := cl.Decide(e.ctx, client.DecideQuery{Patient: *patient, Requester: *requester, Purpose: *purpose, Type: *typ,
+	d, err := cl.Decide(e.ctx, k, client.DecideQuery{Patient: *patient, Requester: *requester, Purpose: *purpose, Type: *typ,
 		Action: *action, Labels: splitFlag(*labels), Roles: splitFlag(*roles), Record: *record, AuthorOrg: *authorOrg, BreakGlass: *breakGlass})
 	if err != nil {
-		return err
+		return readHint(err, "preview an access to the records of")
 	}
 	if *asJSON {
 		if err := printJSON(e.stdout, d); err != nil {

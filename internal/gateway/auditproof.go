@@ -49,8 +49,17 @@ func (g *Gateway) auditProof(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), proofWait)
 	defer cancel()
-	data, err := g.buildAuditProof(ctx, seq)
+	data, err := untilSigned(ctx, func() ([]byte, error) { return g.tryAuditProof(ctx, seq) })
+	writeBundle(w, data, err)
+}
+
+// writeBundle answers with a bundle, or with the error that kept it from
+// being built.
+func writeBundle(w http.ResponseWriter, data []byte, err error) {
 	switch {
+	case errors.Is(err, errBadRange):
+		writeError(w, http.StatusBadRequest, tx.CodeInvalid, err.Error())
+		return
 	case errors.Is(err, audit.ErrNotFound):
 		writeError(w, http.StatusNotFound, tx.CodeNotFound, err.Error())
 		return
@@ -67,16 +76,15 @@ func (g *Gateway) auditProof(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(data)
 }
 
-// buildAuditProof assembles and self-checks the bundle of event seq.
-//
-// It proves the event against the latest state H whose root is already in
-// a signed header, that of block H+1. The block store saves a block with
-// the commit this node saw for it, so H+1 needs only to be stored, not
-// followed by H+2. Right after the event's block commits, H+1 may not
-// exist yet: the request waits for it.
-func (g *Gateway) buildAuditProof(ctx context.Context, seq uint64) ([]byte, error) {
+// untilSigned runs try until it builds a bundle or fails otherwise than
+// with errNotYetSigned, or ctx ends. try proves against the latest state
+// H whose root is already in a signed header, that of block H+1. The
+// block store saves a block with the commit this node saw for it, so H+1
+// needs only to be stored, not followed by H+2. Right after a block
+// commits, H+1 may not exist yet: the request waits for it.
+func untilSigned(ctx context.Context, try func() ([]byte, error)) ([]byte, error) {
 	for {
-		data, err := g.tryAuditProof(ctx, seq)
+		data, err := try()
 		if !errors.Is(err, errNotYetSigned) {
 			return data, err
 		}
@@ -88,6 +96,7 @@ func (g *Gateway) buildAuditProof(ctx context.Context, seq uint64) ([]byte, erro
 	}
 }
 
+// tryAuditProof assembles and self-checks the bundle of event seq.
 func (g *Gateway) tryAuditProof(ctx context.Context, seq uint64) ([]byte, error) {
 	version, _ := g.state.LastCommit()
 	height := min(version, g.node.BlockStore().Height()-1)
@@ -118,39 +127,12 @@ func (g *Gateway) tryAuditProof(ctx context.Context, seq uint64) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
-	sp, err := g.state.Prove(proof.HeadKey, height)
+	st, block, trust, err := g.signedHead(ctx, height, size)
 	if err != nil {
 		return nil, err
-	}
-	if sp.Value == nil {
-		return nil, fmt.Errorf("audit head missing at height %d although the log has %d events", height, size)
-	}
-	spBytes, err := sp.Proof.Marshal()
-	if err != nil {
-		return nil, err
-	}
-	block, err := g.lightBlock(ctx, height+1)
-	if err != nil {
-		return nil, err
-	}
-	if !bytes.Equal(block.SignedHeader.AppHash, sp.Root) {
-		return nil, fmt.Errorf("block %d carries app hash %X, the state after block %d has root %X", height+1,
-			[]byte(block.SignedHeader.AppHash), height, sp.Root)
 	}
 	genesis := g.node.GenesisDoc()
-	genesisVals, err := proof.GenesisValidators(genesis)
-	if err != nil {
-		return nil, err
-	}
-	var trust []proof.LightBlock
-	if !bytes.Equal(block.SignedHeader.ValidatorsHash, genesisVals.Hash()) {
-		trust, err = proof.TrustPath(genesis, block, func(h int64) (proof.LightBlock, error) { return g.lightBlock(ctx, h) })
-		if err != nil {
-			return nil, fmt.Errorf("trust path to block %d: %w", height+1, err)
-		}
-	}
-	b := &proof.Bundle{Version: proof.Version, ChainID: genesis.ChainID, Seq: seq, Audit: ep,
-		State: proof.StateProof{Height: height, Head: sp.Value, Proof: spBytes}, Block: block, Trust: trust}
+	b := &proof.Bundle{Version: proof.Version, ChainID: genesis.ChainID, Seq: seq, Audit: ep, State: st, Block: block, Trust: trust}
 	data, err := b.Encode()
 	if err != nil {
 		return nil, err
@@ -160,6 +142,46 @@ func (g *Gateway) tryAuditProof(ctx context.Context, seq uint64) ([]byte, error)
 		return nil, fmt.Errorf("built a bundle that does not verify: %w", err)
 	}
 	return data, nil
+}
+
+// signedHead proves the audit head (of a log of size events) in the state
+// after block height and returns block height+1, whose app hash commits to
+// it, with the light blocks that carry trust to it from the genesis: the
+// part every kind of bundle shares.
+func (g *Gateway) signedHead(ctx context.Context, height int64, size uint64) (proof.StateProof, proof.LightBlock, []proof.LightBlock, error) {
+	var none proof.StateProof
+	sp, err := g.state.Prove(proof.HeadKey, height)
+	if err != nil {
+		return none, proof.LightBlock{}, nil, err
+	}
+	if sp.Value == nil {
+		return none, proof.LightBlock{}, nil, fmt.Errorf("audit head missing at height %d although the log has %d events", height, size)
+	}
+	spBytes, err := sp.Proof.Marshal()
+	if err != nil {
+		return none, proof.LightBlock{}, nil, err
+	}
+	block, err := g.lightBlock(ctx, height+1)
+	if err != nil {
+		return none, proof.LightBlock{}, nil, err
+	}
+	if !bytes.Equal(block.SignedHeader.AppHash, sp.Root) {
+		return none, proof.LightBlock{}, nil, fmt.Errorf("block %d carries app hash %X, the state after block %d has root %X", height+1,
+			[]byte(block.SignedHeader.AppHash), height, sp.Root)
+	}
+	genesis := g.node.GenesisDoc()
+	genesisVals, err := proof.GenesisValidators(genesis)
+	if err != nil {
+		return none, proof.LightBlock{}, nil, err
+	}
+	var trust []proof.LightBlock
+	if !bytes.Equal(block.SignedHeader.ValidatorsHash, genesisVals.Hash()) {
+		trust, err = proof.TrustPath(genesis, block, func(h int64) (proof.LightBlock, error) { return g.lightBlock(ctx, h) })
+		if err != nil {
+			return none, proof.LightBlock{}, nil, fmt.Errorf("trust path to block %d: %w", height+1, err)
+		}
+	}
+	return proof.StateProof{Height: height, Head: sp.Value, Proof: spBytes}, block, trust, nil
 }
 
 // lightBlock reads block h's header, the commit this node has for it
@@ -223,17 +245,7 @@ func (g *Gateway) authorizeEventRead(w http.ResponseWriter, r *http.Request, seq
 		writeStateError(w, err)
 		return false
 	}
-	res, status, err := g.submitAndWait(r.Context(), raw, true)
-	if err != nil {
-		writeError(w, status, tx.CodeInternal, err.Error())
-		return false
-	}
-	if res.Code != 0 {
-		status := http.StatusUnprocessableEntity
-		if tx.Code(res.Code) == tx.CodeAccessDenied {
-			status = http.StatusForbidden
-		}
-		writeError(w, status, tx.Code(res.Code), res.Log)
+	if g.runQuery(r.Context(), w, raw) == nil {
 		return false
 	}
 	return true

@@ -3,30 +3,114 @@ package gateway
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/consent"
 	"github.com/carechain/carechain/internal/consent/ledgerstate"
 	"github.com/carechain/carechain/internal/identity"
-	"github.com/carechain/carechain/internal/kv"
 	"github.com/carechain/carechain/internal/tx"
 )
 
-// patientConsents lists a patient's consents, delegations and opt-out, all
-// read from one committed version.
+// What a consent.query asks for, by which of its fields are set.
+type consentScope int
+
+const (
+	scopeList   consentScope = iota // neither: everything about the patient's consents
+	scopeRead                       // ConsentID: one consent
+	scopeDecide                     // Requester: a decision preview
+)
+
+func scopeOf(m *tx.QueryConsents) consentScope {
+	switch {
+	case m.ConsentID != "":
+		return scopeRead
+	case m.Requester != "":
+		return scopeDecide
+	}
+	return scopeList
+}
+
+var scopeNeeds = map[consentScope]string{
+	scopeList:   "names only the patient",
+	scopeRead:   "names the patient and the consent",
+	scopeDecide: "names the patient and the requester",
+}
+
+// consentQuery checks that raw, the transaction of a request whose body
+// has been read, is a consent.query asking for scope, checks the rest of
+// the request against it with check (if any) and runs the query on the
+// ledger. It
+// returns the query once the ledger has permitted and recorded it, with
+// its committed result; otherwise it has written the refusal and returns
+// nil. A request that is wrong in itself is refused before it is
+// submitted, so it is not recorded as a read that never happened.
+func (g *Gateway) consentQuery(ctx context.Context, w http.ResponseWriter, raw []byte, scope consentScope,
+	check func(*tx.Tx, *tx.QueryConsents) error) (*tx.QueryConsents, *client.TxResult) {
+	if g.state == nil {
+		writeStateError(w, errNoState)
+		return nil, nil
+	}
+	t, err := tx.Decode(raw)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
+		return nil, nil
+	}
+	m, err := tx.DecodeMsg(t.Type, t.Body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
+		return nil, nil
+	}
+	q, ok := m.(*tx.QueryConsents)
+	if !ok {
+		writeError(w, http.StatusBadRequest, tx.CodeInvalid, "the transaction is a "+t.Type.String()+", not a consent.query")
+		return nil, nil
+	}
+	if err := tx.ValidateBasic(t.ChainID, t, q); err != nil {
+		writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
+		return nil, nil
+	}
+	if scopeOf(q) != scope {
+		writeError(w, http.StatusBadRequest, tx.CodeInvalid, "this endpoint needs a consent.query that "+scopeNeeds[scope])
+		return nil, nil
+	}
+	if check != nil {
+		if err := check(t, q); err != nil {
+			writeError(w, http.StatusBadRequest, tx.CodeInvalid, err.Error())
+			return nil, nil
+		}
+	}
+	res := g.runQuery(ctx, w, raw)
+	if res == nil {
+		return nil, nil
+	}
+	return q, res
+}
+
+// consentQueryShape is what the consent endpoints' bodies look like, for
+// the error that refuses another.
+const consentQueryShape = `{"tx": "<base64 consent.query transaction>", …}`
+
+// patientConsents serves POST /v1/consents/list: a patient's consents,
+// delegations and opt-out, all read from one committed version, once the
+// ledger has permitted and recorded the reader's consent.query.
 func (g *Gateway) patientConsents(w http.ResponseWriter, r *http.Request) {
-	patient := r.PathValue("id")
+	var req client.ConsentQueryRequest
+	if !readQueryBody(w, r, &req, &req.Tx, consentQueryShape) {
+		return
+	}
+	q, res := g.consentQuery(r.Context(), w, req.Tx, scopeList, nil)
+	if q == nil {
+		return
+	}
+	patient := q.Patient
 	snap, version, err := g.latest()
 	if err != nil {
 		writeStateError(w, err)
-		return
-	}
-	if !g.isPatient(w, snap, patient) {
 		return
 	}
 	records, err := ledgerstate.List(snap, patient)
@@ -50,7 +134,7 @@ func (g *Gateway) patientConsents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := client.ConsentList{Patient: patient, Height: version, Revision: hex.EncodeToString(rev[:]), OptedOut: optedOut,
-		Consents: []client.ConsentRecord{}, Delegations: []client.Delegation{}}
+		Consents: []client.ConsentRecord{}, Delegations: []client.Delegation{}, Query: res}
 	for _, rec := range records {
 		v, err := client.ConsentView(rec)
 		if err != nil {
@@ -65,40 +149,28 @@ func (g *Gateway) patientConsents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// isPatient answers 404 unless id is a registered patient.
-func (g *Gateway) isPatient(w http.ResponseWriter, snap kv.Reader, id string) bool {
-	if !consent.IsValidID(id) {
-		writeError(w, http.StatusBadRequest, tx.CodeInvalid, "patient id "+strconv.Quote(id)+" is not a valid id")
-		return false
-	}
-	a, err := identity.Get(snap, id)
-	switch {
-	case tx.CodeOf(err) == tx.CodeNotFound:
-		writeError(w, http.StatusNotFound, tx.CodeNotFound, "patient "+id+" is not registered")
-		return false
-	case err != nil:
-		writeStateError(w, err)
-		return false
-	case a.Kind != tx.KindPatient:
-		writeError(w, http.StatusNotFound, tx.CodeNotFound, id+" is a "+a.Kind.String()+", not a patient")
-		return false
-	}
-	return true
-}
-
-// consentByID returns one consent with a proof of its record against the
-// state root. The patient is found first, and the proof taken, in the same
-// committed version.
+// consentByID serves POST /v1/consents/read: one consent with a proof of
+// its record against the state root, once the ledger has permitted and
+// recorded the reader's consent.query. A consent of another patient
+// answers as if it did not exist.
 func (g *Gateway) consentByID(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	var req client.ConsentQueryRequest
+	if !readQueryBody(w, r, &req, &req.Tx, consentQueryShape) {
+		return
+	}
+	q, res := g.consentQuery(r.Context(), w, req.Tx, scopeRead, nil)
+	if q == nil {
+		return
+	}
+	id := q.ConsentID
 	snap, version, err := g.latest()
 	if err != nil {
 		writeStateError(w, err)
 		return
 	}
 	rec, err := ledgerstate.Get(snap, id)
-	if tx.CodeOf(err) == tx.CodeNotFound {
-		writeError(w, http.StatusNotFound, tx.CodeNotFound, "no consent "+id)
+	if tx.CodeOf(err) == tx.CodeNotFound || (err == nil && rec.Consent.Patient != q.Patient) {
+		writeError(w, http.StatusNotFound, tx.CodeNotFound, "patient "+q.Patient+" has no consent "+id)
 		return
 	}
 	if err != nil {
@@ -110,37 +182,43 @@ func (g *Gateway) consentByID(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, tx.CodeInternal, err.Error())
 		return
 	}
-	out := client.ConsentResponse{Consent: view}
-	if r.URL.Query().Get("prove") != "false" {
-		if out.Proof, err = g.proven(ledgerstate.ConsentKey(rec.Consent.Patient, id), version); err != nil {
-			writeStateError(w, err)
-			return
-		}
+	out := client.ConsentResponse{Consent: view, Query: res}
+	if out.Proof, err = g.proven(ledgerstate.ConsentKey(rec.Consent.Patient, id), version); err != nil {
+		writeStateError(w, err)
+		return
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-// decide answers what the ledger would decide for a request at the latest
-// committed block: its state and its header time. The requester's
-// organization and roles come from their identity; roles= adds roles the
-// ledger does not hold yet (see docs/consent.md).
+// decide serves POST /v1/consents/decide: what the ledger would decide
+// for an access at the latest committed block (its state and header time),
+// once the ledger has permitted and recorded the asker's consent.query for
+// the patient and requester. The requester's organization and roles come
+// from their identity; roles adds roles the ledger does not hold yet (see
+// docs/consent.md).
 func (g *Gateway) decide(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	for _, name := range []string{"patient", "requester", "purpose", "type"} {
-		if q.Get(name) == "" {
-			writeError(w, http.StatusBadRequest, tx.CodeInvalid, name+"= is required (patient, requester, purpose and type name the request)")
-			return
-		}
-	}
-	breakGlass := false
-	switch q.Get("break_glass") {
-	case "", "false":
-	case "true":
-		breakGlass = true
-	default:
-		writeError(w, http.StatusBadRequest, tx.CodeInvalid, "break_glass must be true or false")
+	var req client.DecideRequest
+	if !readQueryBody(w, r, &req, &req.Tx, consentQueryShape) {
 		return
 	}
+	q, res := g.consentQuery(r.Context(), w, req.Tx, scopeDecide, func(t *tx.Tx, q *tx.QueryConsents) error {
+		if req.Access.Purpose == "" || req.Access.Type == "" {
+			return errors.New("access.purpose and access.type are required (with the query's patient and requester they name the request)")
+		}
+		if len(req.Access.Roles) > 0 && t.Signer == q.Requester {
+			return errNoAssertedRoles
+		}
+		return nil
+	})
+	if q == nil {
+		return
+	}
+	acc := req.Access
+	if len(acc.Roles) > 0 && queryRule(res) == ruleRequesterOrg {
+		writeError(w, http.StatusBadRequest, tx.CodeInvalid, errNoAssertedRoles.Error())
+		return
+	}
+	breakGlass := acc.BreakGlass
 	snap, version, err := g.latest()
 	if err != nil {
 		writeStateError(w, err)
@@ -150,14 +228,7 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, tx.CodeInternal, "no block committed yet")
 		return
 	}
-	if !g.isPatient(w, snap, q.Get("patient")) {
-		return
-	}
-	requester := q.Get("requester")
-	if !consent.IsValidID(requester) {
-		writeError(w, http.StatusBadRequest, tx.CodeInvalid, "requester id "+strconv.Quote(requester)+" is not a valid id")
-		return
-	}
+	requester := q.Requester
 	actor, err := identity.Get(snap, requester)
 	if tx.CodeOf(err) == tx.CodeNotFound {
 		writeError(w, http.StatusNotFound, tx.CodeNotFound, "requester "+requester+" is not registered")
@@ -179,26 +250,26 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	roles = append(roles, given...)
-	roles = append(roles, splitList(q.Get("roles"))...)
+	roles = append(roles, acc.Roles...)
 	slices.Sort(roles)
 	roles = slices.Compact(roles)
-	action := q.Get("action")
+	action := acc.Action
 	if action == "" {
 		action = string(consent.ActionAccess)
 	}
-	req := consent.Request{Requester: requester, RequesterOrg: org, Roles: roles, Patient: q.Get("patient"),
-		Action: consent.Action(action), Purpose: consent.Purpose(q.Get("purpose")), BreakGlass: breakGlass,
-		Record: consent.Record{ID: q.Get("record"), Type: q.Get("type"), Labels: splitList(q.Get("labels")), AuthorOrg: q.Get("author_org")}}
-	d, err := g.consents.Decide(snap, req, consent.Circumstances{Block: consent.Block{Height: version, Time: at}})
+	creq := consent.Request{Requester: requester, RequesterOrg: org, Roles: roles, Patient: q.Patient,
+		Action: consent.Action(action), Purpose: consent.Purpose(acc.Purpose), BreakGlass: breakGlass,
+		Record: consent.Record{ID: acc.Record, Type: acc.Type, Labels: acc.Labels, AuthorOrg: acc.AuthorOrg}}
+	d, err := g.consents.Decide(snap, creq, consent.Circumstances{Block: consent.Block{Height: version, Time: at}})
 	if err != nil {
 		writeStateError(w, err)
 		return
 	}
 	out := client.Decision{Allowed: d.Allowed, Reason: string(d.Reason), ConsentID: d.ConsentID, Provision: d.Provision,
 		Detail: d.Detail, BreakGlass: d.BreakGlass, NotifyPatient: d.NotifyPatient, Text: d.String(), Height: version, BlockTime: at.UTC(),
-		Request: client.DecisionRequest{Patient: req.Patient, Requester: requester, RequesterOrg: org, Roles: roles, Action: action,
-			Purpose: string(req.Purpose), Type: req.Record.Type, Labels: req.Record.Labels, Record: req.Record.ID,
-			AuthorOrg: req.Record.AuthorOrg, BreakGlass: breakGlass}}
+		Request: client.DecisionRequest{Patient: creq.Patient, Requester: requester, RequesterOrg: org, Roles: roles, Action: action,
+			Purpose: string(creq.Purpose), Type: creq.Record.Type, Labels: creq.Record.Labels, Record: creq.Record.ID,
+			AuthorOrg: creq.Record.AuthorOrg, BreakGlass: breakGlass}, Query: res}
 	if !d.Expires.IsZero() {
 		e := d.Expires.UTC()
 		out.Expires = &e
@@ -206,14 +277,27 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
+// errNoAssertedRoles refuses roles asserted in a requester's preview of
+// its own access. The ledger holds no roles beyond those identities imply
+// yet, so asserted roles are a what-if for the patient's circle; let the
+// requester (or its organization) assert them and it could probe which
+// roles the patient's consents name.
+var errNoAssertedRoles = errors.New("access.roles may be asserted only by the patient, a delegate or an auditor; " +
+	"a requester's preview of its own access uses the roles its identity implies")
+
+// ruleRequesterOrg is the app's rule (internal/app ruleConsentsOrg) for
+// an organization previewing its member's access; rules are recorded in
+// the audit log and never renamed.
+const ruleRequesterOrg = "requester-organization"
+
+// queryRule is the rule the ledger recorded for a permitted consent query.
+func queryRule(res *client.TxResult) string {
+	for _, e := range res.Events {
+		if e.Type == tx.TypeQueryConsents.String() {
+			return e.Attributes["rule"]
 		}
 	}
-	return out
+	return ""
 }
 
 // cometBlockTime reads a block's header time from the node.

@@ -18,6 +18,7 @@ import (
 	"github.com/carechain/carechain/internal/consent"
 	"github.com/carechain/carechain/internal/consent/ledgerstate"
 	"github.com/carechain/carechain/internal/identity"
+	"github.com/carechain/carechain/internal/keyfile"
 	"github.com/carechain/carechain/internal/kv"
 	"github.com/carechain/carechain/internal/state"
 	"github.com/carechain/carechain/internal/tx"
@@ -27,8 +28,10 @@ var blockZero = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // fixture is committed state with a patient, an organization with a
 // practitioner, and a few consents, served by a gateway without a
-// consensus node: the consent endpoints read state only, plus a block
-// time, which the fixture supplies.
+// consensus node: the consent endpoints read state, a block time, and the
+// outcome of the reader's signed query, which the fixture supplies. Who
+// the ledger lets read what is the app's to decide (TestConsentQueries in
+// internal/app); TestConsentReadsOnANode runs the whole path.
 type fixture struct {
 	t        *testing.T
 	store    *state.Store
@@ -42,6 +45,40 @@ type fixture struct {
 	granted  string // an active consent
 	revoked  string // a revoked one
 	delegate string
+	// denied are the signers whose queries the fake ledger refuses.
+	denied map[string]bool
+	// queries are the queries the fake ledger was asked to run.
+	queries []*tx.QueryConsents
+}
+
+// key returns a key file for actor id. The fake ledger checks no
+// signature, so any key will do.
+func (f *fixture) key(id string) *keyfile.Key {
+	k, err := keyfile.GenerateFor(id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return k
+}
+
+// runQuery is the fake ledger: it permits every query except those of
+// denied signers, and remembers what it was asked.
+func (f *fixture) runQuery(_ context.Context, raw []byte) (*client.TxResult, int, error) {
+	t, err := tx.Decode(raw)
+	if err != nil {
+		return nil, http.StatusBadRequest, err
+	}
+	m, err := tx.DecodeMsg(t.Type, t.Body)
+	if err != nil {
+		return nil, http.StatusBadRequest, err
+	}
+	if q, ok := m.(*tx.QueryConsents); ok {
+		f.queries = append(f.queries, q)
+	}
+	if f.denied[t.Signer] {
+		return &client.TxResult{Code: uint32(tx.CodeAccessDenied), CodeName: tx.CodeAccessDenied.String(), Log: "not yours"}, http.StatusOK, nil
+	}
+	return &client.TxResult{Hash: "ab", Height: 1}, http.StatusOK, nil
 }
 
 func actorKey(label string) (ed25519.PublicKey, []byte) {
@@ -55,7 +92,7 @@ func actorKey(label string) (ed25519.PublicKey, []byte) {
 }
 
 func newFixture(t *testing.T) *fixture {
-	f := &fixture{t: t, store: state.OpenMemory(), actors: map[string]*identity.Actor{}, nonces: map[string]uint64{}}
+	f := &fixture{t: t, store: state.OpenMemory(), actors: map[string]*identity.Actor{}, nonces: map[string]uint64{}, denied: map[string]bool{}}
 	w := f.store.Working()
 	adminPub, adminHPKE := actorKey("admin")
 	if err := identity.InitGenesis(w, identity.Genesis{Admin: identity.GenesisKeys{SignKey: adminPub, HPKEKey: adminHPKE}}); err != nil {
@@ -92,11 +129,17 @@ func newFixture(t *testing.T) *fixture {
 	if _, _, err := f.store.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	g := &Gateway{state: f.store, consents: ledgerstate.NewIndexCache(16),
+	g := &Gateway{state: f.store, consents: ledgerstate.NewIndexCache(16), submitQuery: f.runQuery,
 		blockTime: func(_ context.Context, h int64) (time.Time, error) {
 			return blockZero.Add(time.Duration(h) * time.Second), nil
 		}}
-	f.srv = httptest.NewServer(g.Handler())
+	mux := http.NewServeMux()
+	// The client asks the chain id once, from the status a node serves.
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, client.Status{ChainID: "gateway-fixture"})
+	})
+	mux.Handle("/", g.Handler())
+	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	f.cl = client.New(f.srv.URL)
 	return f
@@ -116,8 +159,9 @@ func (f *fixture) apply(st kv.Store, signer string, m tx.Msg) ledgerstate.Event 
 func TestConsentEndpoints(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
+	pk := f.key(f.patient)
 
-	res, err := f.cl.Consent(ctx, f.granted)
+	res, err := f.cl.Consent(ctx, pk, f.patient, f.granted)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,18 +176,34 @@ func TestConsentEndpoints(t *testing.T) {
 	if err != nil || back.ID != f.granted || back.Patient != f.patient {
 		t.Fatalf("the FHIR rendering does not read back: %v", err)
 	}
-	if res.Proof == nil || res.Proof.Height != 1 {
-		t.Fatalf("proof %+v", res.Proof)
+	if res.Proof == nil || res.Proof.Height != 1 || res.Query == nil || res.Query.Height != 1 {
+		t.Fatalf("proof %+v, query %+v", res.Proof, res.Query)
 	}
-	if res, err := f.cl.Consent(ctx, f.revoked); err != nil || res.Consent.Status != "inactive" || res.Consent.RevokedBy != f.patient {
+	if q := f.queries[len(f.queries)-1]; q.Patient != f.patient || q.ConsentID != f.granted || q.Requester != "" {
+		t.Fatalf("the node ran the query %+v", q)
+	}
+	if res, err := f.cl.Consent(ctx, pk, f.patient, f.revoked); err != nil || res.Consent.Status != "inactive" || res.Consent.RevokedBy != f.patient {
 		t.Fatalf("revoked consent: %+v, %v", res, err)
 	}
 	var ce *client.Error
-	if _, err := f.cl.Consent(ctx, "csnosuchconsent"); !errors.As(err, &ce) || ce.HTTPStatus != http.StatusNotFound || tx.Code(ce.Code) != tx.CodeNotFound {
+	if _, err := f.cl.Consent(ctx, pk, f.patient, "csnosuchconsent"); !errors.As(err, &ce) || ce.HTTPStatus != http.StatusNotFound || tx.Code(ce.Code) != tx.CodeNotFound {
 		t.Fatalf("unknown consent: %v", err)
 	}
+	// A consent of another patient is as absent as one that does not exist.
+	if _, err := f.cl.Consent(ctx, pk, f.delegate, f.granted); !errors.As(err, &ce) || ce.HTTPStatus != http.StatusNotFound {
+		t.Fatalf("consent under another patient: %v", err)
+	}
+	// A refusal by the ledger is 403, and nothing is served.
+	f.denied[f.doctor] = true
+	if _, err := f.cl.Consent(ctx, f.key(f.doctor), f.patient, f.granted); !errors.As(err, &ce) || ce.HTTPStatus != http.StatusForbidden ||
+		tx.Code(ce.Code) != tx.CodeAccessDenied {
+		t.Fatalf("denied read: %v", err)
+	}
+	if _, err := f.cl.PatientConsents(ctx, f.key(f.doctor), f.patient); !errors.As(err, &ce) || ce.HTTPStatus != http.StatusForbidden {
+		t.Fatalf("denied list: %v", err)
+	}
 
-	list, err := f.cl.PatientConsents(ctx, f.patient)
+	list, err := f.cl.PatientConsents(ctx, pk, f.patient)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,26 +213,60 @@ func TestConsentEndpoints(t *testing.T) {
 	if d := list.Delegations[0]; d.Delegate != f.delegate || d.Operations[0] != "grant" || d.End == nil || d.Start != nil {
 		t.Fatalf("delegation %+v", d)
 	}
-	for _, id := range []string{f.doctor, "ccnobody", "a b"} {
-		if _, err := f.cl.PatientConsents(ctx, id); !errors.As(err, &ce) || ce.HTTPStatus/100 != 4 {
-			t.Fatalf("list for %q: %v", id, err)
+	if list.Query == nil || list.Query.Height != 1 {
+		t.Fatalf("list query %+v", list.Query)
+	}
+	// A query of the wrong shape, or another kind of transaction, is
+	// refused before it reaches the ledger.
+	asked := len(f.queries)
+	for name, body := range map[string]any{
+		"read asked of the list endpoint": client.ConsentQueryRequest{Tx: f.signed(pk, &tx.QueryConsents{Patient: f.patient, ConsentID: f.granted})},
+		"history query":                   client.ConsentQueryRequest{Tx: f.signed(pk, &tx.QueryAuditHistory{Patient: f.patient})},
+		"no transaction":                  map[string]string{},
+		"patient not an id":               client.ConsentQueryRequest{Tx: f.signed(pk, &tx.QueryConsents{Patient: "a b"})},
+	} {
+		if status := f.post("/v1/consents/list", body); status != http.StatusBadRequest {
+			t.Errorf("%s: status %d", name, status)
 		}
 	}
+	if len(f.queries) != asked {
+		t.Fatalf("%d bad requests reached the ledger", len(f.queries)-asked)
+	}
+}
+
+func (f *fixture) signed(k *keyfile.Key, m tx.Msg) []byte {
+	return tx.Build("gateway-fixture", k.ID, 1, m, k.Sign)
+}
+
+func (f *fixture) post(path string, body any) int {
+	f.t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	resp, err := http.Post(f.srv.URL+path, "application/json", bytes.NewReader(b))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func TestDecideEndpoint(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	base := client.DecideQuery{Patient: f.patient, Requester: f.doctor, Purpose: "TREAT", Type: "Observation"}
+	// The patient previews; the doctor may preview its own access too.
+	pk, dk := f.key(f.patient), f.key(f.doctor)
 
-	d, err := f.cl.Decide(ctx, base)
+	d, err := f.cl.Decide(ctx, dk, base)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The practitioner's organization and role come from its identity.
 	if !d.Allowed || d.Reason != "consent-permit" || d.ConsentID != f.granted || d.Provision != "provision" ||
 		d.Request.RequesterOrg != f.org || len(d.Request.Roles) != 1 || d.Request.Roles[0] != "practitioner" ||
-		d.Height != 1 || !d.BlockTime.Equal(blockZero.Add(time.Second)) || d.Request.Action != "access" {
+		d.Height != 1 || !d.BlockTime.Equal(blockZero.Add(time.Second)) || d.Request.Action != "access" || d.Query == nil {
 		t.Fatalf("decision %+v", d)
 	}
 	cases := []struct {
@@ -196,7 +290,7 @@ func TestDecideEndpoint(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			q := base
 			c.q(&q)
-			d, err := f.cl.Decide(ctx, q)
+			d, err := f.cl.Decide(ctx, pk, q)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -207,14 +301,26 @@ func TestDecideEndpoint(t *testing.T) {
 	}
 	var ce *client.Error
 	for name, q := range map[string]client.DecideQuery{
-		"no type":               {Patient: f.patient, Requester: f.doctor, Purpose: "TREAT"},
-		"unknown requester":     {Patient: f.patient, Requester: "ccnobody", Purpose: "TREAT", Type: "Observation"},
-		"requester not an id":   {Patient: f.patient, Requester: "x/y", Purpose: "TREAT", Type: "Observation"},
-		"patient not a patient": {Patient: f.doctor, Requester: f.doctor, Purpose: "TREAT", Type: "Observation"},
+		"no type":             {Patient: f.patient, Requester: f.doctor, Purpose: "TREAT"},
+		"no purpose":          {Patient: f.patient, Requester: f.doctor, Type: "Observation"},
+		"unknown requester":   {Patient: f.patient, Requester: "ccnobody", Purpose: "TREAT", Type: "Observation"},
+		"requester not an id": {Patient: f.patient, Requester: "x/y", Purpose: "TREAT", Type: "Observation"},
 	} {
-		if _, err := f.cl.Decide(ctx, q); !errors.As(err, &ce) || ce.HTTPStatus/100 != 4 {
+		if _, err := f.cl.Decide(ctx, pk, q); !errors.As(err, &ce) || ce.HTTPStatus/100 != 4 {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+	// A requester may not assert roles in its own preview: it could probe
+	// which roles the patient's consents name. Refused before the ledger.
+	asked := len(f.queries)
+	probe := base
+	probe.Roles = []string{"gp"}
+	if _, err := f.cl.Decide(ctx, dk, probe); !errors.As(err, &ce) || ce.HTTPStatus != http.StatusBadRequest ||
+		!strings.Contains(ce.Message, "may be asserted only by") {
+		t.Fatalf("a requester asserting roles: %v", err)
+	}
+	if len(f.queries) != asked {
+		t.Fatal("the refused preview reached the ledger")
 	}
 }
 
@@ -234,13 +340,18 @@ func TestConsentProofDetectsTampering(t *testing.T) {
 	for name, change := range tamper {
 		t.Run(name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				resp, err := http.Get(f.srv.URL + r.URL.String())
+				resp, err := http.Post(f.srv.URL+r.URL.String(), "application/json", r.Body)
 				if err != nil {
 					t.Error(err)
 					return
 				}
 				defer resp.Body.Close()
 				body, _ := io.ReadAll(resp.Body)
+				if r.URL.Path != "/v1/consents/read" {
+					w.WriteHeader(resp.StatusCode)
+					_, _ = w.Write(body)
+					return
+				}
 				var cr client.ConsentResponse
 				if err := json.Unmarshal(body, &cr); err != nil {
 					t.Error(err)
@@ -250,13 +361,13 @@ func TestConsentProofDetectsTampering(t *testing.T) {
 				writeJSON(w, http.StatusOK, cr)
 			}))
 			defer srv.Close()
-			if _, err := client.New(srv.URL).Consent(context.Background(), f.revoked); err == nil {
+			if _, err := client.New(srv.URL).Consent(context.Background(), f.key(f.patient), f.patient, f.revoked); err == nil {
 				t.Fatal("the client accepted a tampered consent")
 			}
 		})
 	}
 	// Untampered through the same relay: accepted.
-	if _, err := f.cl.Consent(context.Background(), f.revoked); err != nil {
+	if _, err := f.cl.Consent(context.Background(), f.key(f.patient), f.patient, f.revoked); err != nil {
 		t.Fatal(err)
 	}
 }

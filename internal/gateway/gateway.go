@@ -1,10 +1,12 @@
 // Package gateway is a node's HTTP face: /healthz, Prometheus /metrics, the
-// native JSON API under /v1 for submitting transactions, reading state
-// with proofs, reading patients' consents and previewing consent
-// decisions, and, once enabled, SMART Backend Services (/auth/token) in
-// front of the FHIR API at /fhir. It listens where the node tells it
-// (loopback by default) and holds no state of its own beyond waiters for
-// commits and the replay cache of token requests.
+// native JSON API under /v1 for submitting transactions, reading state with
+// proofs, encrypted records (custody of blobs and key shares), and the
+// audited reads — access history, proof bundles, consents and consent
+// decision previews — each answered only once the ledger has permitted and
+// recorded the reader's signed query; and, once enabled, SMART Backend
+// Services (/auth/token) in front of the FHIR API at /fhir. It listens where
+// the node tells it (loopback by default) and holds no state of its own
+// beyond waiters for commits and the replay cache of token requests.
 package gateway
 
 import (
@@ -56,6 +58,11 @@ type Gateway struct {
 	// EnableFHIR has run.
 	smart *smart.Server
 	fhir  *fhir.Server
+	// submitQuery submits a signed query and waits for its block. It is
+	// submitAndWait on a node; tests of what the gateway serves after a
+	// permitted query replace it, since what the ledger permits is the
+	// app's to decide and tested there.
+	submitQuery func(ctx context.Context, raw []byte) (*client.TxResult, int, error)
 }
 
 // New returns a gateway over a started node and its committed state.
@@ -69,6 +76,9 @@ func New(n *cmtnode.Node, st State, cust *custody.Service, log *slog.Logger) (*G
 	g := &Gateway{node: n, state: st, custody: cust, rpc: local.New(n), log: log, waiters: w, cancel: cancel,
 		consents: ledgerstate.NewIndexCache(ledgerstate.DefaultCacheSize)}
 	g.blockTime = g.cometBlockTime
+	g.submitQuery = func(ctx context.Context, raw []byte) (*client.TxResult, int, error) {
+		return g.submitAndWait(ctx, raw, true)
+	}
 	return g, nil
 }
 
@@ -88,12 +98,13 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/audit/history", g.history)
 	mux.HandleFunc("GET /v1/audit/stream", g.stream)
 	mux.HandleFunc("GET /v1/audit/{seq}/proof", g.auditProof)
+	mux.HandleFunc("GET /v1/audit/consistency", g.auditConsistency)
 	mux.HandleFunc("GET /v1/actors/{id}", g.actor)
 	mux.HandleFunc("GET /v1/actors/{id}/nonce", g.nonce)
 	mux.HandleFunc("GET /v1/state/{key}", g.stateValue)
-	mux.HandleFunc("GET /v1/patients/{id}/consents", g.patientConsents)
-	mux.HandleFunc("GET /v1/consents/decide", g.decide)
-	mux.HandleFunc("GET /v1/consents/{id}", g.consentByID)
+	mux.HandleFunc("POST /v1/consents/list", g.patientConsents)
+	mux.HandleFunc("POST /v1/consents/read", g.consentByID)
+	mux.HandleFunc("POST /v1/consents/decide", g.decide)
 	mux.HandleFunc("POST /v1/records", g.putRecord)
 	mux.HandleFunc("GET /v1/records/{id}", g.record)
 	mux.HandleFunc("GET /v1/records/{id}/versions/{version}/share", g.share)

@@ -59,6 +59,12 @@ func TestHealthMetricsAndErrors(t *testing.T) {
 		{"GET", "/v1/state/zz", "", 400, tx.CodeInvalid},
 		{"GET", "/v1/state/00?height=-1", "", 400, tx.CodeInvalid},
 		{"GET", "/v1/state/00?height=999999", "", 404, tx.CodeNotFound},
+		// Consent metadata and audit events only through audited reads;
+		// the audit head stays public.
+		{"GET", "/v1/state/63732f632f78", "", 403, tx.CodeUnauthorized},
+		{"GET", "/v1/state/63732f", "", 403, tx.CodeUnauthorized},
+		{"GET", "/v1/state/61756469742f652f", "", 403, tx.CodeUnauthorized},
+		{"GET", "/v1/state/61756469742f702f78", "", 403, tx.CodeUnauthorized},
 		{"GET", "/v1/txs/1234", "", 400, tx.CodeInvalid},
 		{"GET", "/v1/nothing-here", "", 404, tx.CodeNotFound},
 		{"POST", "/v1/txs", "not json", 400, tx.CodeMalformed},

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 
 	"github.com/carechain/carechain/client"
@@ -15,14 +14,8 @@ import (
 // once the ledger has committed it as permitted, so the read is authorized
 // by consensus and on the record before any event is returned.
 func (g *Gateway) history(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 2*tx.MaxTxBytes+4096))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, tx.CodeMalformed, "read body: "+err.Error())
-		return
-	}
 	var req client.HistoryRequest
-	if err := json.Unmarshal(body, &req); err != nil || len(req.Tx) == 0 {
-		writeError(w, http.StatusBadRequest, tx.CodeMalformed, `body must be JSON {"tx": "<base64 audit.query transaction>", "filter": {…}}`)
+	if !readQueryBody(w, r, &req, &req.Tx, `{"tx": "<base64 audit.query transaction>", "filter": {…}}`) {
 		return
 	}
 	q, err := historyQuery(req)
@@ -30,17 +23,8 @@ func (g *Gateway) history(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
 		return
 	}
-	res, status, err := g.submitAndWait(r.Context(), req.Tx, true)
-	if err != nil {
-		writeError(w, status, tx.CodeInternal, err.Error())
-		return
-	}
-	if res.Code != 0 {
-		status := http.StatusUnprocessableEntity
-		if tx.Code(res.Code) == tx.CodeAccessDenied {
-			status = http.StatusForbidden
-		}
-		writeError(w, status, tx.Code(res.Code), res.Log)
+	res := g.runQuery(r.Context(), w, req.Tx)
+	if res == nil {
 		return
 	}
 	snap, _, err := g.latest()

@@ -17,7 +17,10 @@ import (
 	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/audit"
 	"github.com/carechain/carechain/internal/blobstore"
+	"github.com/carechain/carechain/internal/consent"
 	"github.com/carechain/carechain/internal/custody"
+	"github.com/carechain/carechain/internal/identity"
+	"github.com/carechain/carechain/internal/kv"
 	"github.com/carechain/carechain/internal/records"
 	"github.com/carechain/carechain/internal/tx"
 )
@@ -376,4 +379,25 @@ func (g *Gateway) peerClient(api string) *client.Client {
 	}
 	c, _ := g.peers.LoadOrStore(api, client.New(api))
 	return c.(*client.Client)
+}
+
+// isPatient answers a request about id unless it is a registered patient.
+func (g *Gateway) isPatient(w http.ResponseWriter, snap kv.Reader, id string) bool {
+	if !consent.IsValidID(id) {
+		writeError(w, http.StatusBadRequest, tx.CodeInvalid, "patient id "+strconv.Quote(id)+" is not a valid id")
+		return false
+	}
+	a, err := identity.Get(snap, id)
+	switch {
+	case tx.CodeOf(err) == tx.CodeNotFound:
+		writeError(w, http.StatusNotFound, tx.CodeNotFound, "patient "+id+" is not registered")
+		return false
+	case err != nil:
+		writeStateError(w, err)
+		return false
+	case a.Kind != tx.KindPatient:
+		writeError(w, http.StatusNotFound, tx.CodeNotFound, id+" is a "+a.Kind.String()+", not a patient")
+		return false
+	}
+	return true
 }

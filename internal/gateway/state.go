@@ -1,12 +1,15 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/carechain/carechain/client"
+	"github.com/carechain/carechain/internal/audit"
+	"github.com/carechain/carechain/internal/consent/ledgerstate"
 	"github.com/carechain/carechain/internal/identity"
 	"github.com/carechain/carechain/internal/kv"
 	"github.com/carechain/carechain/internal/state"
@@ -38,10 +41,19 @@ func (g *Gateway) proven(key []byte, height int64) (*client.StateProof, error) {
 
 var errNoState = errors.New("this node runs no carechain application state")
 
+// stateValue serves GET /v1/state/{hex key}: any state key with its
+// proof, except a patient's consent metadata and audit events, which are
+// disclosed only through the audited reads (consent.query, audit.query);
+// serving them raw here would let anyone read around the record.
 func (g *Gateway) stateValue(w http.ResponseWriter, r *http.Request) {
 	key, err := hex.DecodeString(r.PathValue("key"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, tx.CodeInvalid, "key must be hex")
+		return
+	}
+	if bytes.HasPrefix(key, []byte(ledgerstate.Prefix)) || audit.IsPatientData(key) {
+		writeError(w, http.StatusForbidden, tx.CodeUnauthorized,
+			"consent metadata and audit events are read with a signed query: POST /v1/consents/list|read|decide, POST /v1/audit/history, GET /v1/audit/{seq}/proof")
 		return
 	}
 	height, err := queryHeight(r)

@@ -50,17 +50,8 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, tx.CodeInternal, "streaming is not supported by this server")
 		return
 	}
-	res, status, err := g.submitAndWait(r.Context(), raw, true)
-	if err != nil {
-		writeError(w, status, tx.CodeInternal, err.Error())
-		return
-	}
-	if res.Code != 0 {
-		status := http.StatusUnprocessableEntity
-		if tx.Code(res.Code) == tx.CodeAccessDenied {
-			status = http.StatusForbidden
-		}
-		writeError(w, status, tx.Code(res.Code), res.Log)
+	res := g.runQuery(r.Context(), w, raw)
+	if res == nil {
 		return
 	}
 	// Events after the query's own record are news.

@@ -191,3 +191,45 @@ func (c *commitWaiter) deliver(res abci.TxResult) {
 		ch <- res
 	}
 }
+
+// runQuery submits a signed query transaction (audit.query,
+// consent.query) and waits for its block. It returns the committed result
+// only if the ledger permitted the query; otherwise it writes the refusal
+// (403 for a denial, which the block recorded; 404 for a patient that is
+// not registered; 422 for another rejection) and returns nil. Answering after the commit is what makes a read
+// authorized by consensus and on the record before anything is returned.
+func (g *Gateway) runQuery(ctx context.Context, w http.ResponseWriter, raw []byte) *client.TxResult {
+	res, status, err := g.submitQuery(ctx, raw)
+	if err != nil {
+		writeError(w, status, tx.CodeInternal, err.Error())
+		return nil
+	}
+	if res.Code != 0 {
+		status := http.StatusUnprocessableEntity
+		switch tx.Code(res.Code) {
+		case tx.CodeAccessDenied:
+			status = http.StatusForbidden
+		case tx.CodeNotFound:
+			status = http.StatusNotFound
+		}
+		writeError(w, status, tx.Code(res.Code), res.Log)
+		return nil
+	}
+	return res
+}
+
+// readQueryBody reads a query request's JSON body into req, whose
+// transaction is *raw, and writes a 400 naming shape unless it decodes
+// with a transaction in it.
+func readQueryBody(w http.ResponseWriter, r *http.Request, req any, raw *[]byte, shape string) bool {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 2*tx.MaxTxBytes+4096))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, tx.CodeMalformed, "read body: "+err.Error())
+		return false
+	}
+	if err := json.Unmarshal(body, req); err != nil || len(*raw) == 0 {
+		writeError(w, http.StatusBadRequest, tx.CodeMalformed, "body must be JSON "+shape)
+		return false
+	}
+	return true
+}

@@ -186,33 +186,57 @@ func Decode(data []byte) (b *Bundle, err error) {
 }
 
 func decode(data []byte) (*Bundle, error) {
+	var b Bundle
+	if err := decodeCanonical(data, &b); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+// canonical is a bundle type: checked after strict decoding, then
+// re-encoded to compare with the input.
+type canonical interface {
+	Encode() ([]byte, error)
+	checkDecoded() error
+}
+
+// decodeCanonical decodes data into v strictly (no unknown fields, nothing
+// after it), checks v's version and limits, and requires data to be v's
+// canonical encoding, with or without its final newline.
+func decodeCanonical(data []byte, v canonical) error {
 	if len(data) > MaxBundleBytes {
-		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrMalformed, len(data), MaxBundleBytes)
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrMalformed, len(data), MaxBundleBytes)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	var b Bundle
-	if err := dec.Decode(&b); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w: trailing data after the bundle at byte %d", ErrMalformed, dec.InputOffset())
+		return fmt.Errorf("%w: trailing data after the bundle at byte %d", ErrMalformed, dec.InputOffset())
 	}
-	if b.Version != Version {
-		return nil, fmt.Errorf("%w: format version %d, this verifier reads version %d", ErrMalformed, b.Version, Version)
+	if err := v.checkDecoded(); err != nil {
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	if len(b.Trust) > MaxTrustSteps {
-		return nil, fmt.Errorf("%w: %d trust steps, at most %d", ErrMalformed, len(b.Trust), MaxTrustSteps)
-	}
-	canon, err := b.Encode()
+	canon, err := v.Encode()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if !bytes.Equal(canon, data) && !bytes.Equal(canon[:len(canon)-1], data) {
-		return nil, fmt.Errorf("%w: not in canonical form (first difference at byte %d); a bundle must be kept exactly as the node wrote it",
+		return fmt.Errorf("%w: not in canonical form (first difference at byte %d); a bundle must be kept exactly as the node wrote it",
 			ErrMalformed, firstDifference(canon, data))
 	}
-	return &b, nil
+	return nil
+}
+
+func (b *Bundle) checkDecoded() error {
+	if b.Version != Version {
+		return fmt.Errorf("format version %d, this verifier reads version %d", b.Version, Version)
+	}
+	if len(b.Trust) > MaxTrustSteps {
+		return fmt.Errorf("%d trust steps, at most %d", len(b.Trust), MaxTrustSteps)
+	}
+	return nil
 }
 
 func firstDifference(a, b []byte) int {

@@ -13,9 +13,14 @@
 //  4. that validator set is the genesis set, or is reached from it by
 //     CometBFT's light-client rules through the headers the bundle carries.
 //
+// A consistency bundle (Consistency) replaces link 1 with an RFC 6962
+// consistency proof: the signed log extends a log the client saw before (a
+// Checkpoint), so nothing the client saw was removed or changed since.
+//
 // The package promises:
 //
-//   - Decode accepts exactly one encoding of a bundle, Encode's. Any other
+//   - Decode and DecodeConsistency accept exactly one encoding of a bundle,
+//     Encode's, and neither accepts the other kind. Any other
 //     bytes are rejected before anything is verified, so a changed byte is
 //     never silently ignored.
 //   - Verify trusts only the genesis document's chain id, initial height and

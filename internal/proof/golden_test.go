@@ -47,9 +47,23 @@ type vector struct {
 	Error string `json:"error,omitempty"`
 }
 
-type vectorFile struct {
-	Comment string   `json:"comment"`
-	Vectors []vector `json:"vectors"`
+type vectorFile[V any] struct {
+	Comment string `json:"comment"`
+	Vectors []V    `json:"vectors"`
+}
+
+// judge fails t unless err is what v expects: nil for a valid vector, an
+// error naming v.Error for a broken one.
+func judge(t *testing.T, v vector, err error) {
+	t.Helper()
+	switch {
+	case v.Valid && err != nil:
+		t.Errorf("%s: %v", v.Desc, err)
+	case !v.Valid && err == nil:
+		t.Errorf("%s: verified", v.Desc)
+	case !v.Valid && !strings.Contains(err.Error(), v.Error):
+		t.Errorf("%s: error %q does not name %q", v.Desc, err, v.Error)
+	}
 }
 
 // TestGoldenBundles checks every vector in testdata/vectors.json: good
@@ -59,7 +73,7 @@ func TestGoldenBundles(t *testing.T) {
 	if *update {
 		writeVectors(t)
 	}
-	var vf vectorFile
+	var vf vectorFile[vector]
 	if err := json.Unmarshal(readFile(t, "vectors.json"), &vf); err != nil {
 		t.Fatal(err)
 	}
@@ -68,14 +82,7 @@ func TestGoldenBundles(t *testing.T) {
 	}
 	for _, v := range vf.Vectors {
 		_, err := proof.Verify(readFile(t, v.Bundle), loadGenesis(t, v.Genesis))
-		switch {
-		case v.Valid && err != nil:
-			t.Errorf("%s: %v", v.Desc, err)
-		case !v.Valid && err == nil:
-			t.Errorf("%s: verified", v.Desc)
-		case !v.Valid && !strings.Contains(err.Error(), v.Error):
-			t.Errorf("%s: error %q does not name %q", v.Desc, err, v.Error)
-		}
+		judge(t, v, err)
 	}
 }
 
@@ -257,7 +264,7 @@ func writeVectors(t *testing.T) {
 			v[0], v[1] = v[1], v[0]
 		})
 
-	out, err := json.MarshalIndent(vectorFile{Comment: "Audit proof bundles, good and broken. Regenerate with: " + regenerate, Vectors: vectors}, "", "  ")
+	out, err := json.MarshalIndent(vectorFile[vector]{Comment: "Audit proof bundles, good and broken. Regenerate with: " + regenerate, Vectors: vectors}, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}

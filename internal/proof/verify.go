@@ -21,10 +21,18 @@ const maxStateProofOps = 256
 // from the given genesis.
 var ErrNotVerified = errors.New("proof bundle does not verify")
 
-// Verified is what a successful verification establishes.
+// Verified is what a successful verification of an event bundle
+// establishes.
 type Verified struct {
 	// Event is the proven audit event.
 	Event audit.Event
+	SignedHead
+}
+
+// SignedHead is what the chain of links from the genesis to an audit head
+// establishes: the log of LogSize events with root LogRoot is the one the
+// validators committed to.
+type SignedHead struct {
 	// ChainID is the chain, as the genesis names it.
 	ChainID string
 	// StateHeight is the block after which the proven state was saved;
@@ -42,6 +50,8 @@ type Verified struct {
 	SignedPower, TotalPower int64
 	// TrustSteps is how many validator-set handovers were followed.
 	TrustSteps int
+	// lastHeight is the height of the log's last event, from the head.
+	lastHeight uint64
 }
 
 // Verify decodes a bundle and verifies it against the genesis document,
@@ -83,43 +93,11 @@ func (b *Bundle) verify(genesis *types.GenesisDoc) (*Verified, error) {
 	if b.Version != Version {
 		return nil, fmt.Errorf("format version %d, this verifier reads version %d", b.Version, Version)
 	}
-	t, err := newTrust(genesis)
+	head, err := verifySignedHead(genesis, b.ChainID, b.State, b.Block, b.Trust)
 	if err != nil {
-		return nil, fmt.Errorf("genesis: %w", err)
+		return nil, err
 	}
-	if b.ChainID != t.chainID {
-		return nil, fmt.Errorf("bundle is for chain %q, the genesis is chain %q", b.ChainID, t.chainID)
-	}
-
-	// Links 3 and 4: from the genesis validators to the signing block.
-	if len(b.Trust) > MaxTrustSteps {
-		return nil, fmt.Errorf("%d trust steps, at most %d", len(b.Trust), MaxTrustSteps)
-	}
-	for i, lb := range b.Trust {
-		if err := t.advance(lb); err != nil {
-			return nil, fmt.Errorf("trust step %d (block %d): %w", i, lb.Height(), err)
-		}
-	}
-	if err := t.advance(b.Block); err != nil {
-		return nil, fmt.Errorf("signing block %d: %w", b.Block.Height(), err)
-	}
-	sh := b.Block.SignedHeader
-	if b.State.Height < 1 || sh.Height != b.State.Height+1 {
-		return nil, fmt.Errorf("signing block is %d, the state proof is for the state after block %d: the app hash of block H+1 commits to the state after H",
-			sh.Height, b.State.Height)
-	}
-
-	// Link 2: the audit head is in the state whose root the header signs.
-	if err := verifyHead(sh.AppHash, b.State); err != nil {
-		return nil, fmt.Errorf("state proof against app hash %X of block %d: %w", []byte(sh.AppHash), sh.Height, err)
-	}
-	size, lastHeight, root, err := parseHead(b.State.Head)
-	if err != nil {
-		return nil, fmt.Errorf("audit head: %w", err)
-	}
-	if lastHeight > uint64(b.State.Height) {
-		return nil, fmt.Errorf("audit head: last event at height %d, after the state's height %d", lastHeight, b.State.Height)
-	}
+	size, root, sh := head.LogSize, head.LogRoot, b.Block.SignedHeader
 
 	// Link 1: the event is in the log of exactly that size and root.
 	if b.Audit.Size != size || !bytes.Equal(b.Audit.Root, root) {
@@ -137,19 +115,63 @@ func (b *Bundle) verify(genesis *types.GenesisDoc) (*Verified, error) {
 	if ev.Seq != b.Seq {
 		return nil, fmt.Errorf("bundle is for event %d, the proven event is %d", b.Seq, ev.Seq)
 	}
-	if ev.Height > lastHeight || ev.Time.After(sh.Time) {
+	if ev.Height > head.lastHeight || ev.Time.After(sh.Time) {
 		return nil, fmt.Errorf("event %d is dated block %d at %s, after the state that holds it", ev.Seq, ev.Height, ev.Time.UTC().Format(time.RFC3339Nano))
 	}
 
-	v := &Verified{Event: ev, ChainID: t.chainID, StateHeight: b.State.Height, SignedHeight: sh.Height, BlockTime: sh.Time,
-		AppHash: append([]byte(nil), sh.AppHash...), LogSize: size, LogRoot: root, TotalPower: t.vals.TotalVotingPower(),
-		TrustSteps: len(b.Trust)}
-	for i, s := range sh.Commit.Signatures {
-		if s.BlockIDFlag == types.BlockIDFlagCommit {
-			v.SignedPower += t.vals.Validators[i].VotingPower
+	return &Verified{Event: ev, SignedHead: *head}, nil
+}
+
+// verifySignedHead checks links 2 to 4, shared by every kind of bundle:
+// the genesis validators, or the trust path from them, signed block, whose
+// app hash commits to the state holding the audit head st proves.
+func verifySignedHead(genesis *types.GenesisDoc, chainID string, st StateProof, block LightBlock, trust []LightBlock) (*SignedHead, error) {
+	t, err := newTrust(genesis)
+	if err != nil {
+		return nil, fmt.Errorf("genesis: %w", err)
+	}
+	if chainID != t.chainID {
+		return nil, fmt.Errorf("bundle is for chain %q, the genesis is chain %q", chainID, t.chainID)
+	}
+
+	// Links 3 and 4: from the genesis validators to the signing block.
+	if len(trust) > MaxTrustSteps {
+		return nil, fmt.Errorf("%d trust steps, at most %d", len(trust), MaxTrustSteps)
+	}
+	for i, lb := range trust {
+		if err := t.advance(lb); err != nil {
+			return nil, fmt.Errorf("trust step %d (block %d): %w", i, lb.Height(), err)
 		}
 	}
-	return v, nil
+	if err := t.advance(block); err != nil {
+		return nil, fmt.Errorf("signing block %d: %w", block.Height(), err)
+	}
+	sh := block.SignedHeader
+	if st.Height < 1 || sh.Height != st.Height+1 {
+		return nil, fmt.Errorf("signing block is %d, the state proof is for the state after block %d: the app hash of block H+1 commits to the state after H",
+			sh.Height, st.Height)
+	}
+
+	// Link 2: the audit head is in the state whose root the header signs.
+	if err := verifyHead(sh.AppHash, st); err != nil {
+		return nil, fmt.Errorf("state proof against app hash %X of block %d: %w", []byte(sh.AppHash), sh.Height, err)
+	}
+	size, lastHeight, root, err := parseHead(st.Head)
+	if err != nil {
+		return nil, fmt.Errorf("audit head: %w", err)
+	}
+	if lastHeight > uint64(st.Height) {
+		return nil, fmt.Errorf("audit head: last event at height %d, after the state's height %d", lastHeight, st.Height)
+	}
+	h := &SignedHead{ChainID: t.chainID, StateHeight: st.Height, SignedHeight: sh.Height, BlockTime: sh.Time,
+		AppHash: append([]byte(nil), sh.AppHash...), LogSize: size, LogRoot: root, TotalPower: t.vals.TotalVotingPower(),
+		TrustSteps: len(trust), lastHeight: lastHeight}
+	for i, s := range sh.Commit.Signatures {
+		if s.BlockIDFlag == types.BlockIDFlagCommit {
+			h.SignedPower += t.vals.Validators[i].VotingPower
+		}
+	}
+	return h, nil
 }
 
 // verifyHead checks the ICS23 proof that HeadKey holds st.Head under root,

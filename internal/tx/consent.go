@@ -18,6 +18,7 @@ const (
 	TypeSetDelegate         Type = 13
 	TypeRemoveDelegate      Type = 14
 	TypeSetBreakGlassOptOut Type = 15
+	TypeQueryConsents       Type = 16
 )
 
 // MaxConsentBytes bounds the consent or delegation a message carries; the
@@ -122,6 +123,31 @@ func (m *SetBreakGlassOptOut) Encode() []byte {
 	return w.Bytes()
 }
 
+// QueryConsents asks to read Patient's consents, one of them, or a
+// decision preview. Who a patient shares with is itself a disclosure, so
+// the read is a transaction the ledger decides and records before any
+// node answers. It asks for one of three things: with ConsentID set, that one consent; with Requester set,
+// a preview of what the ledger would decide for an access by Requester;
+// with neither, every consent, delegation and the break-the-glass opt-out.
+// The patient, a delegate in effect, or an auditor may ask any of them;
+// an actor a consent names may read that consent, and a requester (or
+// their organization) may preview their own access.
+type QueryConsents struct {
+	Patient   string
+	ConsentID string
+	Requester string
+}
+
+func (*QueryConsents) Type() Type { return TypeQueryConsents }
+
+func (m *QueryConsents) Encode() []byte {
+	w := codec.NewWriter(len(m.Patient) + len(m.ConsentID) + len(m.Requester) + 3)
+	w.String(m.Patient)
+	w.String(m.ConsentID)
+	w.String(m.Requester)
+	return w.Bytes()
+}
+
 // decodeConsentMsg decodes the body of a consent message type, or returns
 // nil when t is not one. Embedded consents and delegations must be in
 // canonical form here, at the decoding step, so that a node refuses a
@@ -150,6 +176,8 @@ func decodeConsentMsg(t Type, r *codec.Reader) Msg {
 		return &RemoveDelegate{Patient: r.String(MaxIDLen), Delegate: r.String(MaxIDLen)}
 	case TypeSetBreakGlassOptOut:
 		return &SetBreakGlassOptOut{Patient: r.String(MaxIDLen), OptOut: r.Bool()}
+	case TypeQueryConsents:
+		return &QueryConsents{Patient: r.String(MaxIDLen), ConsentID: r.String(MaxIDLen), Requester: r.String(MaxIDLen)}
 	}
 	return nil
 }
@@ -194,6 +222,19 @@ func validateConsentMsg(t *Tx, m Msg) (handled bool, err error) {
 		return true, nil
 	case *SetBreakGlassOptOut:
 		return true, checkID("patient", m.Patient)
+	case *QueryConsents:
+		if err := checkID("patient", m.Patient); err != nil {
+			return true, err
+		}
+		switch {
+		case m.ConsentID != "" && m.Requester != "":
+			return true, Errorf(CodeInvalid, "a consent query asks for one consent or one decision, not both")
+		case m.ConsentID != "":
+			return true, checkID("consent id", m.ConsentID)
+		case m.Requester != "":
+			return true, checkID("requester", m.Requester)
+		}
+		return true, nil
 	}
 	return false, nil
 }

@@ -202,3 +202,26 @@ func TestGrantedConsent(t *testing.T) {
 		t.Fatalf("the granted consent does not validate: %v", err)
 	}
 }
+
+func TestQueryConsentsValidation(t *testing.T) {
+	patient := deterministicKey(t, "patient").id()
+	doc := deterministicKey(t, "doctor").id()
+	for _, c := range []struct {
+		name string
+		m    *tx.QueryConsents
+		ok   bool
+	}{
+		{"list", &tx.QueryConsents{Patient: patient}, true},
+		{"one consent", &tx.QueryConsents{Patient: patient, ConsentID: "csgranted"}, true},
+		{"decision", &tx.QueryConsents{Patient: patient, Requester: doc}, true},
+		{"both", &tx.QueryConsents{Patient: patient, ConsentID: "csgranted", Requester: doc}, false},
+		{"no patient", &tx.QueryConsents{}, false},
+		{"bad consent id", &tx.QueryConsents{Patient: patient, ConsentID: "cs granted"}, false},
+		{"bad requester", &tx.QueryConsents{Patient: patient, Requester: "dr\x00"}, false},
+	} {
+		err := tx.ValidateBasic(testChain, naturalEnvelope(c.m), c.m)
+		if c.ok != (err == nil) || (err != nil && tx.CodeOf(err) != tx.CodeInvalid) {
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
+}

@@ -77,6 +77,9 @@ func sampleMsgs(t testing.TB) map[string]tx.Msg {
 		"set-roles":          &tx.SetRoles{Actor: doc.id(), Roles: []string{"emergency", "practitioner"}},
 		"clear-roles":        &tx.SetRoles{Actor: doc.id()},
 		"erase-record":       &tx.EraseRecord{RecordID: "rcexample", Reason: "entered in error"},
+		"query-consents":        &tx.QueryConsents{Patient: patient.id()},
+		"query-one-consent":     &tx.QueryConsents{Patient: patient.id(), ConsentID: "csgranted"},
+		"query-decision":        &tx.QueryConsents{Patient: patient.id(), Requester: doc.id()},
 	}
 }
 

@@ -495,6 +495,7 @@ func TestTypesAndKindsArePinned(t *testing.T) {
 		{tx.TypeSetDelegate, 13, "delegate.set"},
 		{tx.TypeRemoveDelegate, 14, "delegate.remove"},
 		{tx.TypeSetBreakGlassOptOut, 15, "breakglass.optout"},
+		{tx.TypeQueryConsents, 16, "consent.query"},
 		{tx.TypePutRecord, 30, "record.put"},
 		{tx.TypeAccessRecords, 31, "record.access"},
 		{tx.TypeEraseRecord, 32, "record.erase"},

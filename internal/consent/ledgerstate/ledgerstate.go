@@ -46,6 +46,10 @@ import (
 // Consents are listed by patient with one prefix scan, in id order, which
 // is the order consent.Decide reports them in.
 const (
+	// Prefix is the prefix of every key this package writes: all of it is
+	// a patient's consent metadata.
+	Prefix = "cs/"
+
 	prefixConsent  = "cs/c/"
 	prefixPatient  = "cs/i/"
 	prefixDelegate = "cs/d/"

@@ -1,0 +1,143 @@
+package app
+
+import (
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"github.com/carechain/carechain/internal/audit"
+	"github.com/carechain/carechain/internal/consent"
+	"github.com/carechain/carechain/internal/consent/ledgerstate"
+	"github.com/carechain/carechain/internal/identity"
+	"github.com/carechain/carechain/internal/kv"
+	"github.com/carechain/carechain/internal/tx"
+)
+
+// Rules that decide a consent query, as the audit log records them.
+const (
+	ruleConsentsPatient   = "patient"
+	ruleConsentsDelegate  = "delegate"
+	ruleConsentsAuditor   = "auditor"
+	ruleConsentsNamed     = "named-in-consent"
+	ruleConsentsRequester = "requester"
+	ruleConsentsOrg       = "requester-organization" // the gateway matches it (ruleRequesterOrg)
+	ruleConsentsDenied    = "not-authorized-for-consents"
+)
+
+// consentQuery decides whether the signer may read what m asks of the
+// patient's consents. Anyone who may act on or oversee the patient's
+// consents may read all of them: the patient, a delegate whose delegation
+// is in effect (whatever it delegates: acting for the patient needs
+// knowing what they agreed to), or an auditor. Beyond them, an actor a
+// consent names (by identity, or their organization) may read that one
+// consent, since it is about them; and a requester, or the organization
+// they belong to, may preview the decision on their own access. Nobody
+// else learns whom the patient shares with. Either way the query is an
+// audit event; a refusal is CodeAccessDenied and is kept on the record.
+func consentQuery(st kv.Reader, signer identity.Signer, m *tx.QueryConsents, b block, txHash [32]byte) ([]abci.Event, *audit.Event, error) {
+	e, err := queryEvent(st, signer, m.Patient, audit.ActionConsentList, b, txHash)
+	if err != nil {
+		return nil, nil, err
+	}
+	by := signer.Actor
+	what := "the consents"
+	switch {
+	case m.ConsentID != "":
+		e.Action, e.Target, what = audit.ActionConsentRead, m.ConsentID, "consent "+m.ConsentID
+	case m.Requester != "":
+		e.Action, what = audit.ActionConsentDecide, "the decision on an access by "+m.Requester
+	}
+	rule, detail, err := consentQueryRule(st, by, m, b)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rule == "" {
+		e.Decision, e.Reason.Rule = audit.Deny, ruleConsentsDenied
+		return nil, e, tx.Errorf(tx.CodeAccessDenied, "%s may not read %s of patient %s: %s", by.ID, what, m.Patient, detail)
+	}
+	e.Reason.Rule = rule
+	attrs := []abci.EventAttribute{
+		{Key: "patient", Value: m.Patient, Index: true},
+		{Key: "by", Value: by.ID, Index: true},
+		{Key: "rule", Value: rule},
+	}
+	switch {
+	case m.ConsentID != "":
+		attrs = append(attrs, abci.EventAttribute{Key: "consent_id", Value: m.ConsentID, Index: true})
+	case m.Requester != "":
+		attrs = append(attrs, abci.EventAttribute{Key: "requester", Value: m.Requester, Index: true})
+	}
+	return []abci.Event{{Type: tx.TypeQueryConsents.String(), Attributes: attrs}}, e, nil
+}
+
+// consentQueryRule returns the rule that lets by read what m asks, or ""
+// and why not.
+func consentQueryRule(st kv.Reader, by *identity.Actor, m *tx.QueryConsents, b block) (rule, detail string, err error) {
+	switch {
+	case by.ID == m.Patient:
+		return ruleConsentsPatient, "", nil
+	case by.Kind == tx.KindAuditor:
+		return ruleConsentsAuditor, "", nil
+	}
+	delegations, err := ledgerstate.Delegations(st, m.Patient)
+	if err != nil {
+		return "", "", err
+	}
+	for _, d := range delegations {
+		if d.Delegate == by.ID && d.Period.Contains(b.time) {
+			return ruleConsentsDelegate, "", nil
+		}
+	}
+	switch {
+	case m.ConsentID != "":
+		rec, err := ledgerstate.Get(st, m.ConsentID)
+		if tx.CodeOf(err) == tx.CodeNotFound || (err == nil && rec.Consent.Patient != m.Patient) {
+			// To anyone but the patient's own circle, a consent of
+			// another patient is as absent as one that does not exist.
+			return "", "only the patient, a delegate, an auditor or someone the consent names may read it", nil
+		}
+		if err != nil {
+			return "", "", err
+		}
+		if names(&rec.Consent.Provision, by) {
+			return ruleConsentsNamed, "", nil
+		}
+		return "", "the consent does not name " + by.ID + " or its organization", nil
+	case m.Requester != "":
+		if by.ID == m.Requester {
+			return ruleConsentsRequester, "", nil
+		}
+		if by.Kind == tx.KindOrganization {
+			requester, err := identity.Get(st, m.Requester)
+			if err != nil && tx.CodeOf(err) != tx.CodeNotFound {
+				return "", "", err
+			}
+			if err == nil && requester.Org == by.ID {
+				return ruleConsentsOrg, "", nil
+			}
+		}
+		return "", "only the patient, a delegate, an auditor, the requester or their organization may preview it", nil
+	}
+	return "", "only the patient, a delegate in effect or an auditor may list a patient's consents", nil
+}
+
+// names reports whether provision p, or one nested in it, names actor a:
+// by identity, or a's organization (an organization is its own).
+func names(p *consent.Provision, a *identity.Actor) bool {
+	for _, actor := range p.Actors {
+		switch actor.Kind {
+		case consent.ActorIdentity:
+			if actor.ID == a.ID {
+				return true
+			}
+		case consent.ActorOrganization:
+			if actor.ID == a.ID || (a.Org != "" && actor.ID == a.Org) {
+				return true
+			}
+		}
+	}
+	for i := range p.Provisions {
+		if names(&p.Provisions[i], a) {
+			return true
+		}
+	}
+	return false
+}
