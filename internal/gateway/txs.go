@@ -48,6 +48,12 @@ func (g *Gateway) submit(w http.ResponseWriter, r *http.Request) {
 // the block that commits it. A rejection is a result with its code; an
 // error comes with the HTTP status to answer it with.
 func (g *Gateway) submitAndWait(ctx context.Context, raw []byte, untilCommit bool) (*client.TxResult, int, error) {
+	if g.node.ConsensusReactor().WaitSync() {
+		// A catching-up node keeps what it admits to itself until it has
+		// synced, and judges it against old state: a submission through it
+		// would wait for nothing.
+		return nil, http.StatusServiceUnavailable, fmt.Errorf("this node is still catching up with the chain; submit through another node, or wait (GET /healthz says when)")
+	}
 	hash := tx.Hash(raw)
 	var ch <-chan abci.TxResult
 	if untilCommit {

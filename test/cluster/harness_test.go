@@ -46,6 +46,11 @@ type cluster struct {
 	nodes   []*node
 
 	lastCommit int64 // the highest height a transaction the test sent committed at
+
+	// historyReader reads historyPatient's audit events, with a signed
+	// query as everyone must.
+	historyReader  *keyfile.Key
+	historyPatient string
 }
 
 // node is one validator process and the client of its gateway.
@@ -170,6 +175,15 @@ func (c *cluster) start(i int) {
 func (c *cluster) waitUp(i int) {
 	c.t.Helper()
 	c.waitHeight(i, 1, startTimeout)
+	// A node still catching up refuses submissions; it is up once it
+	// takes part in consensus.
+	err := poll(c.t.Context(), startTimeout, func(ctx context.Context) (bool, error) {
+		s, err := c.nodes[i].api.Status(ctx)
+		return err == nil && !s.CatchingUp, nil
+	})
+	if err != nil {
+		c.t.Fatalf("%s did not finish catching up: %v", c.nodes[i].name, err)
+	}
 	c.nodes[i].up.Store(true)
 }
 

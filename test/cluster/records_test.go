@@ -26,6 +26,7 @@ import (
 	"github.com/carechain/carechain/internal/consent"
 	"github.com/carechain/carechain/internal/keyfile"
 	"github.com/carechain/carechain/internal/keyshare"
+	"github.com/carechain/carechain/internal/proof"
 	"github.com/carechain/carechain/internal/records"
 	"github.com/carechain/carechain/internal/tx"
 )
@@ -106,6 +107,7 @@ func newRecordsEnv(c *cluster) *recordsEnv {
 	c.mustCommit(2, c.admin, tx.NewRegistration(c.chainID, tx.KindOrganization, "Clinic", "", e.clinic.Sign, e.clinic.HPKEPublic()))
 	c.mustCommit(3, e.hospital, tx.NewRegistration(c.chainID, tx.KindPractitioner, "Dr. Writer", e.hospital.ID, e.writer.Sign, e.writer.HPKEPublic()))
 	c.mustCommit(0, e.clinic, tx.NewRegistration(c.chainID, tx.KindPractitioner, "Dr. Reader", e.clinic.ID, e.doctor.Sign, e.doctor.HPKEPublic()))
+	c.historyReader, c.historyPatient = e.patient, e.patient.ID
 	t.Logf("setup: 5 actors registered through 4 gateways in %s", since(began))
 	return e
 }
@@ -208,19 +210,21 @@ func (c *cluster) mustRead(i int, reader *keyfile.Key, id string, version uint64
 	return r
 }
 
-func auditEventKey(seq uint64) []byte { return bin.BigEndian.AppendUint64([]byte("audit/e/"), seq) }
-
-// auditEvent reads committed audit event seq from node i, proof checked.
+// auditEvent reads committed audit event seq from node i, as the
+// patient's history reader must: a proof bundle fetched with a signed
+// query, which the ledger records as one more event. The bundle's
+// inclusion proof is checked.
 func (c *cluster) auditEvent(i int, seq uint64) audit.Event {
 	c.t.Helper()
-	p, err := c.nodes[i].api.StateAt(c.t.Context(), auditEventKey(seq), 0)
+	data, err := c.nodes[i].api.AuditProof(c.t.Context(), c.historyReader, c.historyPatient, seq)
 	if err != nil {
 		c.t.Fatalf("%s: audit event %d: %v", c.nodes[i].name, seq, err)
 	}
-	if p.Value == nil {
-		c.t.Fatalf("%s proves audit event %d absent at height %d", c.nodes[i].name, seq, p.Height)
+	b, err := proof.Decode(data)
+	if err != nil {
+		c.t.Fatalf("%s: audit event %d: %v", c.nodes[i].name, seq, err)
 	}
-	ev, err := audit.DecodeEvent(p.Value)
+	ev, err := b.Audit.Verify()
 	if err != nil {
 		c.t.Fatalf("%s: audit event %d: %v", c.nodes[i].name, seq, err)
 	}
