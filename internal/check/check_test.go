@@ -120,6 +120,11 @@ func home(t *testing.T) (*fixture, string) {
 	if err := os.CopyFS(dst, os.DirFS(theFixture.home)); err != nil {
 		t.Fatal(err)
 	}
+	// CopyFS does not keep permissions; the node refuses a secret others
+	// can read.
+	if err := os.Chmod(filepath.Join(dst, node.TokenKeyFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return theFixture, dst
 }
 
