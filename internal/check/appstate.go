@@ -139,6 +139,7 @@ func (c *checker) checkApp(db cosmosdb.DB, ch *chain) {
 		}
 	}
 	c.checkAudit(tree, latest)
+	c.checkBlobs(tree, latest)
 }
 
 // immutable loads version v, guarded against a malformed root.

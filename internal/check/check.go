@@ -42,6 +42,7 @@ type Paths struct {
 	CometData string // CometBFT's data directory, holding blockstore.db and state.db
 	AppData   string // carechain's state directory, holding state.db
 	Genesis   string // the chain's genesis.json
+	Blobs     string // the custody blob store; empty to skip it
 }
 
 // Database names inside the data directories: CometBFT names its databases
@@ -123,6 +124,7 @@ type Report struct {
 	Blocks   BlocksSummary `json:"blocks"`
 	State    StateSummary  `json:"state"`
 	Audit    AuditSummary  `json:"audit"`
+	Blobs    BlobsSummary  `json:"blobs"`
 	Findings []Finding     `json:"findings"`
 	// Omitted counts findings beyond the first maxFindings, which are not
 	// listed: a store that bad needs restoring, not reading line by line.

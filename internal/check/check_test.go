@@ -38,6 +38,7 @@ type fixture struct {
 	home     string
 	patients []*keyfile.Key
 	heights  []int64 // the block that committed each patient's registration
+	blob     string  // hash of the custody blob of the one record
 }
 
 var (
@@ -103,6 +104,17 @@ func buildFixture() (*fixture, error) {
 		f.patients = append(f.patients, k)
 		f.heights = append(f.heights, res.Height)
 	}
+	// One encrypted record, so the home holds a custody blob.
+	w, err := c.WriteRecord(ctx, f.patients[0], client.RecordWrite{Patient: f.patients[0].ID, ResourceType: "Observation",
+		Resource: []byte(`{"resourceType":"Observation","status":"final"}`)})
+	if err != nil {
+		return nil, fmt.Errorf("write a record: %w", err)
+	}
+	info, err := c.Record(ctx, w.ID)
+	if err != nil {
+		return nil, err
+	}
+	f.blob = info.Versions[0].BlobHash
 	return f, n.Stop()
 }
 
@@ -182,7 +194,8 @@ func TestCleanHomePasses(t *testing.T) {
 	if s.Version < b.Height-1 || s.Keys < 12 || s.FastIndex != "matches" || s.Linked < int(b.Height-1) || len(s.Proven) != 2 || s.Signed != s.Version-1 {
 		t.Fatalf("state summary %+v", s)
 	}
-	if !r.Audit.Checked || r.Audit.Events != patients {
+	// One history read per patient, and the first patient's record.
+	if !r.Audit.Checked || r.Audit.Events != patients+1 {
 		t.Fatalf("audit summary %+v", r.Audit)
 	}
 	t.Logf("clean home: %d blocks, %d keys (anchor %s), %d audit events, checked in %s", b.Height, s.Keys, s.Anchor, r.Audit.Events, r.Took)
@@ -333,6 +346,35 @@ func TestChangedAuditEventIsNamed(t *testing.T) {
 	audit := find(r, check.StoreAudit, "")
 	if len(audit) == 0 || !strings.Contains(audit[0].Problem, "corrupt") {
 		t.Fatalf("the audit log's recomputation does not report the changed event")
+	}
+}
+
+func TestChangedBlobIsNamed(t *testing.T) {
+	f, h := home(t)
+	path := filepath.Join(h, "data", "blobs", f.blob[:2], f.blob[2:])
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clean := run(t, h, check.Options{})
+	if !clean.Clean || clean.Blobs.Stored != 1 || clean.Blobs.Anchored != 1 || clean.Blobs.Missing != 0 {
+		t.Fatalf("before the change: clean %v, blobs %+v", clean.Clean, clean.Blobs)
+	}
+	data[len(data)/2] ^= 1
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, h, check.Options{})
+	logFindings(t, r)
+	if got := find(r, check.StoreBlobs, f.blob); len(got) != 1 || !strings.Contains(got[0].Problem, "does not hash") {
+		t.Fatalf("the changed blob %s is not named", f.blob)
+	}
+	// A missing blob is not tampering: a running node fetches it again.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, h, check.Options{}); !r.Clean || r.Blobs.Missing != 1 {
+		t.Fatalf("with the blob gone: clean %v, blobs %+v", r.Clean, r.Blobs)
 	}
 }
 

@@ -76,6 +76,13 @@ func printReport(w io.Writer, r *check.Report) {
 	if r.Audit.Checked {
 		fmt.Fprintf(w, "  audit log:  %d events recomputed\n", r.Audit.Events)
 	}
+	if b := r.Blobs; b.Stored+b.Anchored > 0 {
+		fmt.Fprintf(w, "  blobs:      %d stored, %d bytes hashed; %d record versions anchored", b.Stored, b.Bytes, b.Anchored)
+		if b.Missing > 0 {
+			fmt.Fprintf(w, ", %d not here yet (a running node fetches them from its peers)", b.Missing)
+		}
+		fmt.Fprintln(w)
+	}
 	if r.Clean {
 		fmt.Fprintln(w, "no problems found")
 		return

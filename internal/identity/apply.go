@@ -54,7 +54,7 @@ func register(st kv.Store, signer Signer, signerID string, m *tx.RegisterActor, 
 		return Event{}, err
 	}
 	if a.Org != "" {
-		if err := st.Set([]byte(prefixMember+a.Org+"/"+a.ID), []byte{}); err != nil {
+		if err := st.Set([]byte(prefixMember+a.Org+"/"+a.ID), indexMarker); err != nil {
 			return Event{}, err
 		}
 	}
@@ -175,3 +175,8 @@ func setRoles(st kv.Store, signer Signer, m *tx.SetRoles) (Event, error) {
 	}
 	return Event{Type: "identity.roles", Actor: target.ID, Kind: target.Kind, By: signer.Actor.ID}, nil
 }
+
+// indexMarker is the value of an index entry whose key says it all. It is
+// not empty: ICS23 cannot prove an empty value, and every state value must
+// be provable.
+var indexMarker = []byte{1}

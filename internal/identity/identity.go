@@ -27,7 +27,7 @@ import (
 //
 //	id/a/<actor id>          → Actor (canonical encoding)
 //	id/n/<actor id>          → last nonce used by the actor (uvarint)
-//	id/m/<org id>/<actor id> → empty; members of an organization
+//	id/m/<org id>/<actor id> → 0x01; members of an organization
 //	id/v/<validator address> → Validator (canonical encoding), address in hex
 //	id/admin                 → the consortium admin's actor id
 const (

@@ -30,7 +30,7 @@ func storePaths(home string, ccfg *cmtcfg.Config) (check.Paths, error) {
 		return check.Paths{}, fmt.Errorf("config/config.toml sets db_backend = %q; carechain checks goleveldb stores only", ccfg.DBBackend)
 	}
 	return check.Paths{Home: home, CometData: ccfg.DBDir(), AppData: filepath.Join(home, AppDataDir),
-		Genesis: ccfg.GenesisFile()}, nil
+		Genesis: ccfg.GenesisFile(), Blobs: filepath.Join(home, BlobDir)}, nil
 }
 
 // checkStores refuses a corrupted store before CometBFT opens it: CometBFT

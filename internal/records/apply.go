@@ -125,7 +125,7 @@ func Put(st kv.Store, cx Context, m *tx.PutRecord) (Event, error) {
 	if err := st.Set(VersionKey(rec.ID, v.Version), v.encode()); err != nil {
 		return Event{}, fmt.Errorf("store record %s version %d: %w", rec.ID, v.Version, err)
 	}
-	if err := st.Set(patientKey(rec.Patient, rec.ID), []byte{}); err != nil {
+	if err := st.Set(patientKey(rec.Patient, rec.ID), []byte{1}); err != nil {
 		return Event{}, fmt.Errorf("index record %s: %w", rec.ID, err)
 	}
 	return Event{Type: tx.TypePutRecord.String(), RecordID: rec.ID, Version: v.Version, Patient: rec.Patient, By: cx.Signer.ID,

@@ -13,7 +13,7 @@
 //
 //	rc/r/<record id>                   Record: the record and its latest version
 //	rc/v/<record id>/<version, 8 bytes big-endian>  Version: one version's anchor
-//	rc/p/<patient id>/<record id>      empty: the patient's records, for listing
+//	rc/p/<patient id>/<record id>      0x01: the patient's records, for listing
 package records
 
 import (

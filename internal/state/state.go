@@ -186,8 +186,10 @@ type working struct{ t *iavl.MutableTree }
 
 func (w working) Get(k []byte) ([]byte, error) { return w.t.Get(k) }
 func (w working) Set(k, v []byte) error {
-	if v == nil {
-		v = []byte{} // IAVL rejects nil values; an empty value is a valid marker
+	if len(v) == 0 {
+		// IAVL stores it, but ICS23 cannot prove it: every value a client
+		// may ask for must be provable.
+		return fmt.Errorf("set %q: empty values cannot be proven", k)
 	}
 	_, err := w.t.Set(k, v)
 	return err
