@@ -170,14 +170,11 @@ func (c *Client) provenValidators(ctx context.Context) ([]identity.Validator, er
 // each with a state proof.
 func (c *Client) provenRecord(ctx context.Context, id string, version uint64) (*records.Record, *records.Version, error) {
 	p, err := c.StateAt(ctx, records.RecordKey(id), 0)
-	if p != nil && p.Value == nil {
-		// A record the node says does not exist is taken at its word, even
-		// when its absence proof does not verify (docs/records.md): a node
-		// can always refuse service, and absence is all it could claim.
-		return nil, nil, &Error{HTTPStatus: http.StatusNotFound, Code: uint32(tx.CodeNotFound), Name: tx.CodeNotFound.String(), Message: "record " + id + " does not exist"}
-	}
 	if err != nil {
 		return nil, nil, err
+	}
+	if p.Value == nil {
+		return nil, nil, &Error{HTTPStatus: http.StatusNotFound, Code: uint32(tx.CodeNotFound), Name: tx.CodeNotFound.String(), Message: "record " + id + " does not exist (the node proves it absent)"}
 	}
 	rec, err := records.DecodeRecord(p.Value)
 	if err != nil {
