@@ -350,19 +350,35 @@ func (c *Client) EraseRecord(ctx context.Context, key *keyfile.Key, id, reason s
 	return c.Send(ctx, key, &tx.EraseRecord{RecordID: id, Reason: reason})
 }
 
-// Record reads what the ledger holds about a record and its versions.
-func (c *Client) Record(ctx context.Context, id string) (*RecordInfo, error) {
-	var out RecordInfo
-	if err := c.do(ctx, http.MethodGet, "/v1/records/"+url.PathEscape(id), nil, &out); err != nil {
+// Record reads, as key's actor, what the ledger holds about a record and
+// its versions: a signed record.query the ledger must permit (the patient,
+// a delegate in effect, an auditor, or the record's author organization)
+// and records.
+func (c *Client) Record(ctx context.Context, key *keyfile.Key, id string) (*RecordInfo, error) {
+	raw, err := c.signAs(ctx, key.ID, key, &tx.QueryRecords{RecordID: id})
+	if err != nil {
 		return nil, err
+	}
+	var out RecordInfo
+	if err := c.do(ctx, http.MethodPost, "/v1/records/read", ConsentQueryRequest{Tx: raw}, &out); err != nil {
+		return nil, err
+	}
+	if out.ID != id {
+		return nil, fmt.Errorf("asked for record %s, the node answered with %s", id, out.ID)
 	}
 	return &out, nil
 }
 
-// PatientRecords lists a patient's records.
-func (c *Client) PatientRecords(ctx context.Context, patient string) (*RecordList, error) {
+// PatientRecords lists a patient's records as key's actor, through a
+// signed record.query that the ledger must permit (the patient, a
+// delegate in effect or an auditor) and records.
+func (c *Client) PatientRecords(ctx context.Context, key *keyfile.Key, patient string) (*RecordList, error) {
+	raw, err := c.signAs(ctx, key.ID, key, &tx.QueryRecords{Patient: patient})
+	if err != nil {
+		return nil, err
+	}
 	var out RecordList
-	if err := c.do(ctx, http.MethodGet, "/v1/patients/"+url.PathEscape(patient)+"/records", nil, &out); err != nil {
+	if err := c.do(ctx, http.MethodPost, "/v1/records/list", ConsentQueryRequest{Tx: raw}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

@@ -28,6 +28,8 @@ type RecordInfo struct {
 	Erased    bool            `json:"erased"`
 	ErasedBy  string          `json:"erasedBy,omitempty"`
 	Versions  []RecordVersion `json:"versions,omitempty"`
+	// Height is the committed block whose state the answer is read from.
+	Height int64 `json:"height,omitempty"`
 }
 
 // RecordVersion is one version's metadata and anchor.

@@ -231,6 +231,16 @@ func (a *App) Commit(_ context.Context, _ *abci.RequestCommit) (*abci.ResponseCo
 	return &abci.ResponseCommit{}, nil
 }
 
+// PendingNonce is the last nonce an actor used, counting the transactions
+// this node's mempool has admitted since the last block: the nonce a
+// client's next transaction must follow. Committed state alone is a block
+// behind a client whose last transaction is waiting here.
+func (a *App) PendingNonce(id string) (uint64, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return identity.LastNonce(a.checkState, id)
+}
+
 // Decide decides an access request against the patient's consents in st,
 // in the block circ.Block, with the patient's break-the-glass opt-out as st
 // holds it. Indexes come from the app's cache, keyed by the patient's

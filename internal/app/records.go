@@ -11,6 +11,7 @@ import (
 
 	"github.com/carechain/carechain/internal/audit"
 	"github.com/carechain/carechain/internal/consent"
+	"github.com/carechain/carechain/internal/consent/ledgerstate"
 	"github.com/carechain/carechain/internal/identity"
 	"github.com/carechain/carechain/internal/kv"
 	"github.com/carechain/carechain/internal/records"
@@ -159,4 +160,70 @@ func requester(st kv.Reader, a *identity.Actor) (string, []string, error) {
 	roles = append(roles, given...)
 	slices.Sort(roles)
 	return org, slices.Compact(roles), nil
+}
+
+// Rules that decide a record query, as the audit log records them.
+const (
+	ruleRecordsPatient  = "patient"
+	ruleRecordsDelegate = "delegate"
+	ruleRecordsAuditor  = "auditor"
+	ruleRecordsAuthor   = "author-org"
+	ruleRecordsDenied   = "not-authorized-for-records"
+)
+
+// recordQuery decides whether the signer may read the ledger's metadata of
+// a patient's records: the patient, a delegate in effect, an auditor, and
+// for one record the organization that wrote it (or its staff). Either way
+// the query is an audit event; a refusal is kept on the record.
+func recordQuery(st kv.Reader, signer identity.Signer, m *tx.QueryRecords, b block, txHash [32]byte) ([]abci.Event, *audit.Event, error) {
+	var rec *records.Record
+	patient := m.Patient
+	if m.RecordID != "" {
+		var err error
+		if rec, err = records.Get(st, m.RecordID); err != nil && tx.CodeOf(err) != tx.CodeNotFound {
+			return nil, nil, err
+		}
+		if rec == nil || (patient != "" && rec.Patient != patient) {
+			return nil, nil, tx.Errorf(tx.CodeNotFound, "no record %s of that patient", m.RecordID)
+		}
+		patient = rec.Patient
+	}
+	e, err := queryEvent(st, signer, patient, audit.ActionRecordSearch, b, txHash)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rec != nil {
+		e.RecordIDs = []string{rec.ID}
+	}
+	by := signer.Actor
+	if by.Kind == tx.KindOrganization {
+		e.ActorOrg = by.ID
+	}
+	switch {
+	case by.ID == patient:
+		e.Reason.Rule = ruleRecordsPatient
+	case by.Kind == tx.KindAuditor:
+		e.Reason.Rule = ruleRecordsAuditor
+	case rec != nil && rec.AuthorOrg != "" && e.ActorOrg == rec.AuthorOrg:
+		e.Reason.Rule = ruleRecordsAuthor
+	default:
+		delegations, err := ledgerstate.Delegations(st, patient)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, d := range delegations {
+			if d.Delegate == by.ID && d.Period.Contains(b.time) {
+				e.Reason.Rule = ruleRecordsDelegate
+			}
+		}
+	}
+	if e.Reason.Rule == "" {
+		e.Decision, e.Reason.Rule = audit.Deny, ruleRecordsDenied
+		return nil, e, tx.Errorf(tx.CodeAccessDenied, "%s may not read the records of %s: only the patient, a delegate in effect, an auditor, or for one record its author organization", by.ID, patient)
+	}
+	return []abci.Event{{Type: tx.TypeQueryRecords.String(), Attributes: []abci.EventAttribute{
+		{Key: "patient", Value: patient, Index: true},
+		{Key: "by", Value: by.ID, Index: true},
+		{Key: "rule", Value: e.Reason.Rule},
+	}}}, e, nil
 }

@@ -110,7 +110,7 @@ func buildFixture() (*fixture, error) {
 	if err != nil {
 		return nil, fmt.Errorf("write a record: %w", err)
 	}
-	info, err := c.Record(ctx, w.ID)
+	info, err := c.Record(ctx, f.patients[0], w.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -194,8 +194,9 @@ func TestCleanHomePasses(t *testing.T) {
 	if s.Version < b.Height-1 || s.Keys < 12 || s.FastIndex != "matches" || s.Linked < int(b.Height-1) || len(s.Proven) != 2 || s.Signed != s.Version-1 {
 		t.Fatalf("state summary %+v", s)
 	}
-	// One history read per patient, and the first patient's record.
-	if !r.Audit.Checked || r.Audit.Events != patients+1 {
+	// One history read per patient, the first patient's record, and its
+	// audited metadata read.
+	if !r.Audit.Checked || r.Audit.Events != patients+2 {
 		t.Fatalf("audit summary %+v", r.Audit)
 	}
 	t.Logf("clean home: %d blocks, %d keys (anchor %s), %d audit events, checked in %s", b.Height, s.Keys, s.Anchor, r.Audit.Events, r.Took)

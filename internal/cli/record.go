@@ -193,10 +193,15 @@ func runRecordErase(e *env, args []string) error {
 }
 
 func runRecordHistory(e *env, args []string) error {
-	fs := newFlags(e, "record history", "record history [--json] RECORD_ID")
+	fs := newFlags(e, "record history", "record history --key FILE [--json] RECORD_ID")
 	connect := nodeFlags(e, "record history", fs)
+	keyPath := fs.String("key", "", "key file of the reader: the patient, a delegate, an auditor, or the record's author organization (the read is audited)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	k, err := loadKey("key", *keyPath)
 	if err != nil {
 		return err
 	}
@@ -204,7 +209,7 @@ func runRecordHistory(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	info, err := cl.Record(e.ctx, pos[0])
+	info, err := cl.Record(e.ctx, k, pos[0])
 	if err != nil {
 		return err
 	}
@@ -228,21 +233,23 @@ func runRecordHistory(e *env, args []string) error {
 }
 
 func runRecordList(e *env, args []string) error {
-	fs := newFlags(e, "record list", "record list --patient ID [--json]")
+	fs := newFlags(e, "record list", "record list --key FILE [--patient ID] [--json]")
 	connect := nodeFlags(e, "record list", fs)
-	patient := fs.String("patient", "", "the patient whose records to list")
+	keyPath := fs.String("key", "", "key file of the reader: the patient, a delegate or an auditor (the read is audited)")
+	patient := fs.String("patient", "", "the patient whose records to list (default: the reader)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	if *patient == "" {
-		return usageError("--patient is required")
+	k, err := loadKey("key", *keyPath)
+	if err != nil {
+		return err
 	}
 	cl, err := connect()
 	if err != nil {
 		return err
 	}
-	list, err := cl.PatientRecords(e.ctx, *patient)
+	list, err := cl.PatientRecords(e.ctx, k, patientOf(k, *patient))
 	if err != nil {
 		return err
 	}
@@ -285,7 +292,7 @@ func runRecordReseal(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	info, err := cl.Record(e.ctx, pos[0])
+	info, err := cl.Record(e.ctx, k, pos[0])
 	if err != nil {
 		return err
 	}

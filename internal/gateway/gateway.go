@@ -51,6 +51,9 @@ type Gateway struct {
 	// custody is this validator's record custody; nil on a node without
 	// carechain state.
 	custody *custody.Service
+	// pendingNonce, if set, reads an actor's last nonce counting this
+	// node's mempool (app.PendingNonce).
+	pendingNonce func(id string) (uint64, error)
 	peers   sync.Map // peer gateway URL → *client.Client
 	// blockTime reads a committed block's header time.
 	blockTime func(ctx context.Context, height int64) (time.Time, error)
@@ -82,6 +85,10 @@ func New(n *cmtnode.Node, st State, cust *custody.Service, log *slog.Logger) (*G
 	return g, nil
 }
 
+// SetPendingNonces makes the nonce endpoint count transactions waiting in
+// this node's mempool.
+func (g *Gateway) SetPendingNonces(f func(id string) (uint64, error)) { g.pendingNonce = f }
+
 // Close stops the gateway's background work.
 func (g *Gateway) Close() { g.cancel() }
 
@@ -106,10 +113,10 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/consents/read", g.consentByID)
 	mux.HandleFunc("POST /v1/consents/decide", g.decide)
 	mux.HandleFunc("POST /v1/records", g.putRecord)
-	mux.HandleFunc("GET /v1/records/{id}", g.record)
+	mux.HandleFunc("POST /v1/records/read", g.record)
+	mux.HandleFunc("POST /v1/records/list", g.patientRecords)
 	mux.HandleFunc("GET /v1/records/{id}/versions/{version}/share", g.share)
 	mux.HandleFunc("GET /v1/records/{id}/versions/{version}/shares", g.shares)
-	mux.HandleFunc("GET /v1/patients/{id}/records", g.patientRecords)
 	mux.HandleFunc("GET /v1/blobs/{hash}", g.blob)
 	g.mountFHIR(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

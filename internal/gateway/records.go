@@ -17,10 +17,7 @@ import (
 	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/audit"
 	"github.com/carechain/carechain/internal/blobstore"
-	"github.com/carechain/carechain/internal/consent"
 	"github.com/carechain/carechain/internal/custody"
-	"github.com/carechain/carechain/internal/identity"
-	"github.com/carechain/carechain/internal/kv"
 	"github.com/carechain/carechain/internal/records"
 	"github.com/carechain/carechain/internal/tx"
 )
@@ -140,32 +137,82 @@ func nonNil(s []string) []string {
 	return s
 }
 
+// recordQuery reads a record.query request, has the ledger decide and
+// record it, and returns it once permitted; otherwise it has answered.
+func (g *Gateway) recordQuery(w http.ResponseWriter, r *http.Request, one bool) *tx.QueryRecords {
+	var req client.ConsentQueryRequest
+	if !readQueryBody(w, r, &req, &req.Tx, `{"tx": "<base64 record.query transaction>"}`) {
+		return nil
+	}
+	if g.state == nil {
+		writeStateError(w, errNoState)
+		return nil
+	}
+	t, err := tx.Decode(req.Tx)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
+		return nil
+	}
+	m, err := tx.DecodeMsg(t.Type, t.Body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
+		return nil
+	}
+	q, ok := m.(*tx.QueryRecords)
+	if !ok {
+		writeError(w, http.StatusBadRequest, tx.CodeInvalid, "the transaction is a "+t.Type.String()+", not a record.query")
+		return nil
+	}
+	if err := tx.ValidateBasic(t.ChainID, t, q); err != nil {
+		writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
+		return nil
+	}
+	if one != (q.RecordID != "") {
+		writeError(w, http.StatusBadRequest, tx.CodeInvalid, "POST /v1/records/read takes a record.query naming a record; /v1/records/list one naming only the patient")
+		return nil
+	}
+	if g.runQuery(r.Context(), w, req.Tx) == nil {
+		return nil
+	}
+	return q
+}
+
+// record serves POST /v1/records/read: one record and its versions, once
+// the ledger has permitted and recorded the reader's record.query.
 func (g *Gateway) record(w http.ResponseWriter, r *http.Request) {
-	snap, _, err := g.latest()
+	q := g.recordQuery(w, r, true)
+	if q == nil {
+		return
+	}
+	snap, version, err := g.latest()
 	if err != nil {
 		writeStateError(w, err)
 		return
 	}
-	rec, vs, err := records.Versions(snap, r.PathValue("id"))
+	rec, vs, err := records.Versions(snap, q.RecordID)
 	if err != nil {
 		writeTxError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, recordInfo(rec, vs))
+	info := recordInfo(rec, vs)
+	info.Height = version
+	writeJSON(w, http.StatusOK, info)
 }
 
-// patientRecords lists a patient's records: the metadata every validator
-// sees, never content.
+// patientRecords serves POST /v1/records/list: a patient's records, the
+// metadata every validator sees and never content, once the ledger has
+// permitted and recorded the reader's record.query.
 func (g *Gateway) patientRecords(w http.ResponseWriter, r *http.Request) {
+	q := g.recordQuery(w, r, false)
+	if q == nil {
+		return
+	}
 	snap, _, err := g.latest()
 	if err != nil {
 		writeStateError(w, err)
 		return
 	}
-	if !g.isPatient(w, snap, r.PathValue("id")) {
-		return
-	}
-	ids, err := records.List(snap, r.PathValue("id"))
+	ids, err := records.List(snap, q.Patient)
 	if err != nil {
 		writeStateError(w, err)
 		return
@@ -379,25 +426,4 @@ func (g *Gateway) peerClient(api string) *client.Client {
 	}
 	c, _ := g.peers.LoadOrStore(api, client.New(api))
 	return c.(*client.Client)
-}
-
-// isPatient answers a request about id unless it is a registered patient.
-func (g *Gateway) isPatient(w http.ResponseWriter, snap kv.Reader, id string) bool {
-	if !consent.IsValidID(id) {
-		writeError(w, http.StatusBadRequest, tx.CodeInvalid, "patient id "+strconv.Quote(id)+" is not a valid id")
-		return false
-	}
-	a, err := identity.Get(snap, id)
-	switch {
-	case tx.CodeOf(err) == tx.CodeNotFound:
-		writeError(w, http.StatusNotFound, tx.CodeNotFound, "patient "+id+" is not registered")
-		return false
-	case err != nil:
-		writeStateError(w, err)
-		return false
-	case a.Kind != tx.KindPatient:
-		writeError(w, http.StatusNotFound, tx.CodeNotFound, id+" is a "+a.Kind.String()+", not a patient")
-		return false
-	}
-	return true
 }

@@ -109,6 +109,14 @@ func (g *Gateway) nonce(w http.ResponseWriter, r *http.Request) {
 		writeStateError(w, err)
 		return
 	}
+	if g.pendingNonce != nil {
+		pending, err := g.pendingNonce(r.PathValue("id"))
+		if err != nil {
+			writeStateError(w, err)
+			return
+		}
+		last = max(last, pending)
+	}
 	writeJSON(w, http.StatusOK, client.Nonce{Last: last, Next: last + 1})
 }
 

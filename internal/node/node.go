@@ -62,6 +62,8 @@ type Node struct {
 	apiLn    net.Listener
 	gw       *gateway.Gateway
 	custody  *custody.Service
+	// pendingNonce reads nonces counting the mempool, for the gateway.
+	pendingNonce func(id string) (uint64, error)
 	cancel   context.CancelFunc
 	log      *slog.Logger
 	stopping atomic.Bool
@@ -111,6 +113,7 @@ func Start(home string, opt Options) (*Node, error) {
 		// CheckTx and queries run beside block execution instead of queuing
 		// consensus behind them. The app is written for this (see package app).
 		creator = proxy.NewConnSyncLocalClientCreator(application)
+		n.pendingNonce = application.PendingNonce
 		n.closeFn = n.store.Close
 		if err := n.startCustody(home, cfg, ccfg); err != nil {
 			n.store.Close()
@@ -165,6 +168,9 @@ func (n *Node) startGateway(home string, cfg Config, version string) error {
 		st = n.store
 	}
 	n.gw, err = gateway.New(n.Comet, st, n.custody, n.log.With("module", "gateway"))
+	if err == nil && n.pendingNonce != nil {
+		n.gw.SetPendingNonces(n.pendingNonce)
+	}
 	if err != nil {
 		ln.Close()
 		return err

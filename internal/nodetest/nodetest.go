@@ -5,6 +5,7 @@ package nodetest
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"testing"
@@ -20,16 +21,14 @@ import (
 // the ports a node made with node.Init(home, chainID, P) listens on. Free
 // now is not free forever, but a clash fails a test loudly, never silently.
 func FreeBasePort() (int, error) {
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		base := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if base > 65000 {
-			continue
-		}
+	// Below Linux's ephemeral range (32768–60999), where a busy machine's
+	// outgoing connections would take ports between the check and the
+	// listen, and below the range the cluster tests use (20000–32700). A
+	// random start keeps test processes running side by side apart.
+	const lo, hi = 10000, 19997
+	start := rand.IntN((hi - lo) / 3)
+	for try := range 500 {
+		base := lo + ((start+try)%((hi-lo)/3))*3
 		free := true
 		for p := base; free && p < base+3; p++ {
 			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))

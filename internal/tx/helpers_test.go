@@ -76,10 +76,12 @@ func sampleMsgs(t testing.TB) map[string]tx.Msg {
 		"remove-validator":   &tx.SetValidator{PubKey: bytes.Repeat([]byte{4}, 32)},
 		"set-roles":          &tx.SetRoles{Actor: doc.id(), Roles: []string{"emergency", "practitioner"}},
 		"clear-roles":        &tx.SetRoles{Actor: doc.id()},
+		"query-records":      &tx.QueryRecords{Patient: patient.id()},
+		"query-one-record":   &tx.QueryRecords{Patient: patient.id(), RecordID: "rcexample"},
 		"erase-record":       &tx.EraseRecord{RecordID: "rcexample", Reason: "entered in error"},
-		"query-consents":        &tx.QueryConsents{Patient: patient.id()},
-		"query-one-consent":     &tx.QueryConsents{Patient: patient.id(), ConsentID: "csgranted"},
-		"query-decision":        &tx.QueryConsents{Patient: patient.id(), Requester: doc.id()},
+		"query-consents":     &tx.QueryConsents{Patient: patient.id()},
+		"query-one-consent":  &tx.QueryConsents{Patient: patient.id(), ConsentID: "csgranted"},
+		"query-decision":     &tx.QueryConsents{Patient: patient.id(), Requester: doc.id()},
 	}
 }
 

@@ -23,7 +23,7 @@ const (
 func Types() []Type {
 	return []Type{TypeRegisterActor, TypeRotateKey, TypeRevokeActor, TypeSetValidator, TypeSetRoles,
 		TypeGrantConsent, TypeUpdateConsent, TypeRevokeConsent, TypeSetDelegate, TypeRemoveDelegate, TypeSetBreakGlassOptOut,
-		TypeQueryConsents, TypePutRecord, TypeAccessRecords, TypeEraseRecord,
+		TypeQueryConsents, TypePutRecord, TypeAccessRecords, TypeEraseRecord, TypeQueryRecords,
 		TypeQueryAuditHistory}
 }
 
@@ -57,6 +57,8 @@ func (t Type) String() string {
 		return "record.access"
 	case TypeEraseRecord:
 		return "record.erase"
+	case TypeQueryRecords:
+		return "record.query"
 	case TypeQueryConsents:
 		return "consent.query"
 	case TypeQueryAuditHistory:

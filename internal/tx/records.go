@@ -16,6 +16,7 @@ const (
 	TypePutRecord     Type = 30
 	TypeAccessRecords Type = 31
 	TypeEraseRecord   Type = 32
+	TypeQueryRecords  Type = 33
 )
 
 // Field limits for record messages.
@@ -130,8 +131,30 @@ func (m *EraseRecord) Encode() []byte {
 	return w.Bytes()
 }
 
+// QueryRecords asks to read what the ledger holds about a patient's
+// records: the list (RecordID empty) or one record's versions. It is no
+// content, but types, labels and authors say much (an HIV label, a
+// psychiatrist as author), so the ledger decides who may read them — the
+// patient, a delegate in effect, an auditor, and for one record its author
+// organization — and records the query before any node answers it.
+type QueryRecords struct {
+	Patient  string // may be empty when RecordID names the record: it is the record's
+	RecordID string
+}
+
+func (*QueryRecords) Type() Type { return TypeQueryRecords }
+
+func (m *QueryRecords) Encode() []byte {
+	w := codec.NewWriter(len(m.Patient) + len(m.RecordID) + 2)
+	w.String(m.Patient)
+	w.String(m.RecordID)
+	return w.Bytes()
+}
+
 func decodeRecordMsg(t Type, r *codec.Reader) Msg {
 	switch t {
+	case TypeQueryRecords:
+		return &QueryRecords{Patient: r.String(MaxIDLen), RecordID: r.String(MaxIDLen)}
 	case TypePutRecord:
 		return &PutRecord{
 			Patient:      r.String(MaxIDLen),
@@ -218,6 +241,16 @@ func validateRecordMsg(t *Tx, m Msg) (bool, error) {
 		return true, nil
 	case *EraseRecord:
 		return true, checkID("record", m.RecordID)
+	case *QueryRecords:
+		if m.RecordID != "" {
+			if m.Patient != "" {
+				if err := checkID("patient", m.Patient); err != nil {
+					return true, err
+				}
+			}
+			return true, checkID("record", m.RecordID)
+		}
+		return true, checkID("patient", m.Patient)
 	}
 	return false, nil
 }

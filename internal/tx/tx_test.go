@@ -499,6 +499,7 @@ func TestTypesAndKindsArePinned(t *testing.T) {
 		{tx.TypePutRecord, 30, "record.put"},
 		{tx.TypeAccessRecords, 31, "record.access"},
 		{tx.TypeEraseRecord, 32, "record.erase"},
+		{tx.TypeQueryRecords, 33, "record.query"},
 		{tx.TypeQueryAuditHistory, 50, "audit.query"},
 	}
 	for _, c := range types {

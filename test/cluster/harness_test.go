@@ -406,11 +406,14 @@ var (
 
 // freeBasePort returns a base port P such that every port a network of n
 // nodes uses (P+10i, P+10i+1, P+10i+2) is free on 127.0.0.1 now. The search
-// starts at a random place in 30000–60000 so that concurrent test processes
+// starts at a random place in 20000–32700 so that concurrent test processes
 // rarely even probe the same ports.
 func freeBasePort(t *testing.T, n int) int {
 	t.Helper()
-	const lo, hi = 30000, 60000
+	// Below Linux's ephemeral range (32768–60999 by default), so that the
+	// outgoing connections of a busy machine do not take the ports a
+	// network is about to listen on.
+	const lo, hi = 20000, 32700
 	span := 10 * n
 	slots := (hi - lo) / span
 	start := rand.IntN(slots)

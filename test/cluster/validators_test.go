@@ -76,7 +76,7 @@ func TestValidatorSetChange(t *testing.T) {
 	}
 	custodians := func(id string) int {
 		t.Helper()
-		info, err := gw.Record(ctx, id)
+		info, err := gw.Record(ctx, patient, id)
 		if err != nil {
 			t.Fatal(err)
 		}
