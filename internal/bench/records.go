@@ -27,8 +27,8 @@ type RecordOptions struct {
 	BasePort   int
 	Dir        string
 	Progress   io.Writer
-	Size       int // bytes of each record's FHIR JSON
-	Workers    int // concurrent writers, then readers, spread over the gateways
+	Size       int    // bytes of each record's FHIR JSON
+	Workers    int    // concurrent writers, then readers, spread over the gateways
 	CPUProfile string // write a CPU profile of node0 here
 }
 

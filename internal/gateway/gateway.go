@@ -54,7 +54,7 @@ type Gateway struct {
 	// pendingNonce, if set, reads an actor's last nonce counting this
 	// node's mempool (app.PendingNonce).
 	pendingNonce func(id string) (uint64, error)
-	peers   sync.Map // peer gateway URL → *client.Client
+	peers        sync.Map // peer gateway URL → *client.Client
 	// blockTime reads a committed block's header time.
 	blockTime func(ctx context.Context, height int64) (time.Time, error)
 	// smart and fhir serve SMART Backend Services and /fhir once

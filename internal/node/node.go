@@ -53,20 +53,20 @@ type Options struct {
 
 // Node is a running validator.
 type Node struct {
-	Config   Config
-	Comet    *cmtnode.Node
-	APIURL   string
-	store    *state.Store
-	closeFn  func() error
-	api      *http.Server
-	apiLn    net.Listener
-	gw       *gateway.Gateway
-	custody  *custody.Service
+	Config  Config
+	Comet   *cmtnode.Node
+	APIURL  string
+	store   *state.Store
+	closeFn func() error
+	api     *http.Server
+	apiLn   net.Listener
+	gw      *gateway.Gateway
+	custody *custody.Service
 	// pendingNonce reads nonces counting the mempool, for the gateway.
 	pendingNonce func(id string) (uint64, error)
-	cancel   context.CancelFunc
-	log      *slog.Logger
-	stopping atomic.Bool
+	cancel       context.CancelFunc
+	log          *slog.Logger
+	stopping     atomic.Bool
 }
 
 // Start runs the node in home until Stop is called. Before CometBFT opens
