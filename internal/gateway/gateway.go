@@ -1,7 +1,9 @@
 // Package gateway is a node's HTTP face: /healthz, Prometheus /metrics, and
-// the native JSON API under /v1 for submitting transactions, reading state
-// with proofs, reading patients' consents and previewing consent decisions. It listens where the node tells it (loopback by
-// default) and holds no state of its own beyond waiters for commits.
+// the native JSON API under /v1 for submitting transactions, preparing them
+// for signers that sign elsewhere, reading state with proofs, reading
+// patients' consents and previewing consent decisions. It listens where the
+// node tells it (loopback by default) and holds no state of its own beyond
+// waiters for commits.
 package gateway
 
 import (
@@ -67,6 +69,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.Handler())
 	mux.HandleFunc("GET /v1/status", g.status)
 	mux.HandleFunc("POST /v1/txs", g.submit)
+	mux.HandleFunc("POST /v1/txs/prepare", g.prepare)
 	mux.HandleFunc("GET /v1/txs/{hash}", g.lookupTx)
 	mux.HandleFunc("POST /v1/audit/history", g.history)
 	mux.HandleFunc("GET /v1/audit/stream", g.stream)
