@@ -1,9 +1,9 @@
-// Package gateway is a node's HTTP face: /healthz, Prometheus /metrics, and
-// the native JSON API under /v1 for submitting transactions, preparing them
-// for signers that sign elsewhere, reading state with proofs, reading
-// patients' consents and previewing consent decisions. It listens where the
-// node tells it (loopback by default) and holds no state of its own beyond
-// waiters for commits.
+// Package gateway is a node's HTTP face: /healthz, Prometheus /metrics, the
+// native JSON API under /v1 for submitting transactions, reading state with
+// proofs, reading patients' consents and previewing consent decisions, and
+// the patient portal at /ui (package web). It listens where the node tells
+// it (loopback by default) and holds no state of its own beyond waiters for
+// commits.
 package gateway
 
 import (
@@ -24,6 +24,7 @@ import (
 	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/consent/ledgerstate"
 	"github.com/carechain/carechain/internal/tx"
+	"github.com/carechain/carechain/internal/web"
 )
 
 // commitTimeout bounds how long a submission waits for its block.
@@ -80,6 +81,9 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/patients/{id}/consents", g.patientConsents)
 	mux.HandleFunc("GET /v1/consents/decide", g.decide)
 	mux.HandleFunc("GET /v1/consents/{id}", g.consentByID)
+	// The patient portal: static files, and the same /v1 API as everyone.
+	mux.Handle("GET /ui/", web.Handler())
+	mux.Handle("GET /ui", web.Handler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, tx.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
