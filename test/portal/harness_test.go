@@ -67,6 +67,10 @@ type recorder struct {
 	mu       sync.Mutex
 	requests []recorded
 	inject   []chan string
+	// records, when set, answers GET /v1/patients/{id}/records in the
+	// node's stead: the records endpoint is not built yet, and this is
+	// its contract.
+	records string
 }
 
 type recorded struct {
@@ -104,6 +108,14 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.requests = append(r.requests, recorded{Method: req.Method, URL: req.URL.String(), Body: body})
 	r.mu.Unlock()
+	r.mu.Lock()
+	records := r.records
+	r.mu.Unlock()
+	if records != "" && strings.HasPrefix(req.URL.Path, "/v1/patients/") && strings.HasSuffix(req.URL.Path, "/records") {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, records)
+		return
+	}
 	if req.URL.Path == "/v1/audit/stream" {
 		r.stream(w, req)
 		return
@@ -190,6 +202,12 @@ func (r *recorder) injectEvent(t *testing.T, frame string) {
 		default:
 		}
 	}
+}
+
+func (r *recorder) serveRecords(body string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.records = body
 }
 
 func (r *recorder) all() []recorded {
@@ -298,9 +316,15 @@ func (e *env) eval(expr string) string {
 	return s
 }
 
-func (e *env) screenshot(name string) {
+// screenshot saves the whole page as NAME.png.
+func (e *env) screenshot(name string) { e.t.Helper(); e.shoot(name, chromedp.FullScreenshot(100)) }
+
+// viewShot saves what the screen shows, as a phone user sees it.
+func (e *env) viewShot(name string) { e.t.Helper(); e.shoot(name, chromedp.CaptureScreenshot()) }
+
+func (e *env) shoot(name string, shot chromedp.Action[[]byte]) {
 	e.t.Helper()
-	buf, err := chromedp.Run(e.ctx, chromedp.FullScreenshot(100))
+	buf, err := chromedp.Run(e.ctx, shot)
 	if err != nil {
 		e.t.Logf("screenshot %s: %v", name, err)
 		return

@@ -108,6 +108,21 @@ func TestPortal(t *testing.T) {
 		e.screenshot("04-consents")
 	})
 
+	step("edit the consent in the page", func() {
+		id := e.eval("document.querySelector('#consent-list [data-consent]').dataset.consent")
+		e.do("edit", chromedp.Click(chromedp.CSS(`#consent-list button[aria-label^="Edit"]`)))
+		e.waitJS("form filled", byID("c-id")+".value === "+jsString(id)+" && "+byID("c-types")+".value === 'Observation'")
+		e.do("add a type", chromedp.Evaluate[chromedp.Void](byID("c-types")+".value = ''"),
+			chromedp.SendKeys(chromedp.ID("c-types"), "Observation, Condition"))
+		e.do("save", chromedp.Click(chromedp.ID("consent-submit")))
+		e.waitJS("shown changed", "document.querySelector('#consent-list [data-consent]').textContent.includes('Condition')")
+		list, err := e.c.PatientConsents(ctx, patient.ID)
+		if err != nil || len(list.Consents) != 1 || list.Consents[0].ID != id || list.Consents[0].UpdatedAt == 0 ||
+			strings.Join(list.Consents[0].Form.Types, ",") != "Condition,Observation" {
+			t.Fatalf("after the edit: %+v, %v", list, err)
+		}
+	})
+
 	step("name a delegate in the page", func() {
 		goTo("delegates")
 		e.waitJS("delegates shown", visible("delegate-form"))
@@ -169,7 +184,7 @@ func TestPortal(t *testing.T) {
 	step("opt out of break-the-glass in the page", func() {
 		e.do("opt out", chromedp.Click(chromedp.ID("btg-toggle")))
 		e.do("confirm", chromedp.Click(chromedp.ID("btg-toggle")))
-		e.waitJS("shown opted out", byID("btg-state")+".textContent.includes('opted out')")
+		e.waitJS("shown opted out", byID("btg-state")+".textContent.includes('You have opted out')")
 		list, err := e.c.PatientConsents(ctx, patient.ID)
 		if err != nil || !list.OptedOut {
 			t.Fatalf("opt-out not on the ledger: %+v, %v", list, err)
@@ -231,6 +246,20 @@ func TestPortal(t *testing.T) {
 		e.waitJS("focus on the event", "document.activeElement && document.activeElement.classList.contains('breakglass')")
 	})
 
+	step("keyboard and labels", func() {
+		e.do("focus the consents tab", chromedp.Focus(chromedp.ID("tab-consents")), chromedp.KeyEvent("\r"))
+		e.waitJS("consents opened by keyboard, focus on its heading", visible("view-consents")+
+			" && document.activeElement === "+byID("consents-title"))
+		// Every control the patient can reach has a label a screen reader reads.
+		unlabelled := e.eval(`[...document.querySelectorAll("input, select, textarea, button")]
+			.filter((c) => c.type !== "hidden" && !c.closest("[hidden]"))
+			.filter((c) => !(c.labels && c.labels.length) && !c.getAttribute("aria-label") && !c.textContent.trim())
+			.map((c) => c.id || c.outerHTML.slice(0, 60)).join(", ")`)
+		if unlabelled != "" {
+			t.Errorf("controls without a label: %s", unlabelled)
+		}
+	})
+
 	step("records view without the records service", func() {
 		goTo("records")
 		e.waitJS("unavailable state", "document.getElementById('records-unavailable')")
@@ -241,10 +270,12 @@ func TestPortal(t *testing.T) {
 		e.do("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
 		goTo("history")
 		e.waitJS("history shown", visible("view-history"))
-		e.screenshot("12-phone-history")
+		e.viewShot("12-phone-history")
+		e.do("scroll to the timeline", chromedp.Evaluate[chromedp.Void]("document.getElementById('timeline').scrollIntoView()"))
+		e.viewShot("12-phone-history-timeline")
 		goTo("consents")
 		e.waitJS("consents shown", visible("consent-form"))
-		e.screenshot("13-phone-consents")
+		e.viewShot("13-phone-consents")
 		e.do("desktop viewport", chromedp.EmulateViewport(1200, 900))
 	})
 
@@ -259,8 +290,72 @@ func TestPortal(t *testing.T) {
 		e.waitJS("signed in again", visible("view-history")+" && document.querySelectorAll('#timeline li').length > 0")
 	})
 
+	// A delegate signs in with their own key and the patient's id, and
+	// acts within the limits the patient set in the page.
+	step("a delegate signs in and acts within their limits", func() {
+		goTo("delegates")
+		e.do("fill the delegate form",
+			chromedp.SendKeys(chromedp.ID("d-id"), guardian.ID),
+			chromedp.Click(chromedp.ID("op-grant")), chromedp.Click(chromedp.ID("op-read-history")),
+			chromedp.SendKeys(chromedp.ID("d-purposes"), "TREAT"))
+		e.do("save", chromedp.Click(chromedp.ID("delegate-submit")))
+		e.waitJS("delegate listed", "document.querySelector('#delegate-list [data-delegate="+jsString(guardian.ID)+"]')")
+		guardianPath := filepath.Join(t.TempDir(), "sam.json")
+		if err := guardian.Save(guardianPath); err != nil {
+			t.Fatal(err)
+		}
+		e.do("lock", chromedp.Click(chromedp.ID("lock")))
+		e.waitJS("sign-in shown", visible("import-form"))
+		e.do("import the delegate's key",
+			chromedp.SetUploadFiles(chromedp.ID("import-file"), []string{guardianPath}),
+			chromedp.SendKeys(chromedp.ID("import-pass"), passphrase),
+			chromedp.SendKeys(chromedp.ID("import-pass2"), passphrase),
+			chromedp.SendKeys(chromedp.ID("import-patient"), patient.ID),
+			chromedp.Click(chromedp.ID("import-submit")))
+		e.waitJS("signed in for the patient", visible("view-history")+" && "+byID("session-for")+".textContent.includes("+jsString(patient.ID)+")")
+		e.waitJS("the patient's history", "document.querySelector('#timeline li[data-action=\"consent.grant\"]')")
+		goTo("consents")
+		e.do("grant within the delegation",
+			chromedp.SendKeys(chromedp.ID("c-actor"), doctor.ID), chromedp.Click(chromedp.ID("purpose-TREAT")),
+			chromedp.Click(chromedp.ID("consent-submit")))
+		e.waitJS("granted", "document.querySelectorAll('#consent-list .badge.permit').length === 1")
+		list, err := e.c.PatientConsents(ctx, patient.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var byGuardian int
+		for _, c := range list.Consents {
+			if c.Grantor == guardian.ID && c.Status == "active" {
+				byGuardian++
+			}
+		}
+		if byGuardian != 1 {
+			t.Fatalf("consents granted by the delegate: %+v", list.Consents)
+		}
+		e.do("grant beyond the delegation",
+			chromedp.SendKeys(chromedp.ID("c-actor"), doctor.ID), chromedp.Click(chromedp.ID("purpose-HRESCH")),
+			chromedp.Click(chromedp.ID("consent-submit")))
+		e.waitJS("refused", visible("consent-form-error")+" && "+byID("consent-form-error")+".textContent.includes('unauthorized')")
+		e.screenshot("14-delegate-refused")
+	})
+
+	step("records view against the records contract", func() {
+		e.rec.serveRecords(`{"records":[
+			{"id":"rec-1","version":2,"type":"Observation","labels":[],"author":"` + doctor.ID + `","authorOrg":"` + hospital.ID + `",
+			 "created":"2026-01-05T10:00:00Z","updated":"2026-02-01T09:30:00Z","erased":false},
+			{"id":"rec-2","version":1,"type":"Condition","labels":["PSY"],"author":"` + doctor.ID + `","authorOrg":"` + hospital.ID + `",
+			 "created":"2026-01-06T11:00:00Z","updated":"2026-01-06T11:00:00Z","erased":true}]}`)
+		goTo("records")
+		e.waitJS("records listed", "document.querySelectorAll('#records tr[data-record]').length === 2 && "+
+			"document.querySelector('#records tr[data-record=\"rec-2\"]').textContent.includes('Erased')")
+		e.screenshot("15-records")
+	})
+
 	step("no request carried the private key", func() {
 		secrets := keyEncodings(t, patient)
+		for name, s := range keyEncodings(t, guardian) {
+			secrets["delegate's "+name] = s
+		}
 		reqs := e.rec.all()
 		if len(reqs) < 20 {
 			t.Fatalf("only %d requests recorded; the proxy is not in the path", len(reqs))

@@ -240,6 +240,12 @@ async function startSession(rec, key) {
     if (!p || p.actor.kind !== "patient") throw new KeyError(rec.patient + " is not a registered patient.");
   }
   session = { id: rec.id, patient: rec.patient, chainID, key, kind: me.actor.kind };
+  // A delegate sees the patient's portal; the words say whose it is.
+  const own = rec.patient === rec.id;
+  $("history-title").textContent = own ? "Who accessed your records" : "Who accessed the patient's records";
+  $("consents-title").textContent = own ? "Your consents" : "The patient's consents";
+  $("delegates-title").textContent = own ? "Delegates" : "The patient's delegates";
+  $("records-title").textContent = own ? "Your records" : "The patient's records";
   $("session-id").textContent = rec.id;
   $("session-for").textContent = rec.patient !== rec.id ? " acting for patient " + rec.patient : "";
   $("session").hidden = false;
@@ -339,6 +345,8 @@ function route() {
     if (v === view) $("tab-" + v).setAttribute("aria-current", "page");
     else $("tab-" + v).removeAttribute("aria-current");
   }
+  if (route.shown !== view) window.scrollTo(0, 0);
+  route.shown = view;
   const heading = $("view-" + view).querySelector("h2");
   heading.tabIndex = -1;
   if (document.activeElement && document.activeElement.closest("nav")) heading.focus();
@@ -660,7 +668,8 @@ function renderConsents() {
   });
   $("consent-list").replaceChildren(...(items.length ? items : [el("p", { class: "empty" }, "You have granted no consents. Nobody but you (and the organization that wrote a record) can see your records.")]));
   const out = consentData.break_glass_opt_out;
-  $("btg-state").replaceChildren(el("strong", {}, out ? "You have opted out: nobody may break the glass, even in an emergency." : "Emergency access is possible: clinicians with an emergency role may break the glass."));
+  const who = session.patient === session.id ? "You have" : "The patient has";
+  $("btg-state").replaceChildren(el("strong", {}, out ? who + " opted out: nobody may break the glass, even in an emergency." : "Emergency access is possible: clinicians with an emergency role may break the glass."));
   $("btg-toggle").textContent = out ? "Allow break-the-glass again" : "Opt out of break-the-glass";
   $("btg-toggle").className = out ? "secondary" : "danger";
   delete $("btg-toggle").dataset.confirm;
@@ -834,13 +843,13 @@ async function loadRecords() {
   const records = (data && data.records) || [];
   if (records.length === 0) { box.replaceChildren(el("p", { class: "empty" }, "No records about you are on the ledger.")); return; }
   const row = (r) => el("tr", { "data-record": r.id },
-    el("td", { "data-label": "Type" }, r.type),
+    el("td", { "data-label": "Type" }, r.type, el("br"), el("code", { class: "small" }, r.id)),
     el("td", { "data-label": "Date" }, when(r.updated || r.created)),
-    el("td", { "data-label": "Author" }, el("code", {}, r.author || "—"), r.authorOrg ? [" · ", el("code", {}, r.authorOrg)] : null),
+    el("td", { "data-label": "Author" }, r.author ? nameNode(r.author) : "—", r.authorOrg ? [" · ", nameNode(r.authorOrg)] : null),
     el("td", { "data-label": "Version" }, String(r.version)),
     el("td", { "data-label": "Labels" }, (r.labels || []).join(", ") || "—"),
     el("td", { "data-label": "Status" }, r.erased ? el("span", { class: "badge inactive" }, "Erased") : "Kept"));
-  box.replaceChildren(el("table", {}, el("caption", { class: "muted small" }, records.length + " records, newest first"),
+  box.replaceChildren(el("table", {}, el("caption", { class: "muted small" }, records.length + " records, newest first. Only their type, labels and authors are on the ledger; the contents are encrypted."),
     el("thead", {}, el("tr", {}, ...["Type", "Date", "Author", "Version", "Labels", "Status"].map((h) => el("th", { scope: "col" }, h)))),
     el("tbody", {}, ...records.slice().sort((a, b) => String(b.updated || b.created).localeCompare(String(a.updated || a.created))).map(row))));
 }
