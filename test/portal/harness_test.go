@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -71,6 +73,9 @@ type recorder struct {
 	// node's stead: the records endpoint is not built yet, and this is
 	// its contract.
 	records string
+	// tamper, when set, rewrites the node's answers to
+	// POST /v1/txs/prepare, as a node that lies to the page would.
+	tamper func(*client.PreparedTx)
 }
 
 type recorded struct {
@@ -86,6 +91,7 @@ func newRecorder(t *testing.T, upstream string) *recorder {
 	}
 	r := &recorder{upstream: u, proxy: httputil.NewSingleHostReverseProxy(u)}
 	r.proxy.FlushInterval = -1
+	r.proxy.ModifyResponse = r.modify
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -202,6 +208,35 @@ func (r *recorder) injectEvent(t *testing.T, frame string) {
 		default:
 		}
 	}
+}
+
+func (r *recorder) modify(resp *http.Response) error {
+	r.mu.Lock()
+	tamper := r.tamper
+	r.mu.Unlock()
+	if tamper == nil || resp.Request.URL.Path != "/v1/txs/prepare" || resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	var p client.PreparedTx
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+		return err
+	}
+	resp.Body.Close()
+	tamper(&p)
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+	return nil
+}
+
+func (r *recorder) setTamper(f func(*client.PreparedTx)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.tamper = f
 }
 
 func (r *recorder) serveRecords(body string) {

@@ -164,6 +164,55 @@ func TestPortal(t *testing.T) {
 		e.screenshot("07-history-denied")
 	})
 
+	// A node that lies to the page, consistently with itself: the page
+	// re-encodes what it is asked to sign and refuses.
+	step("refuse to sign what was not asked for", func() {
+		reseal := func(p *client.PreparedTx, m tx.Msg) {
+			t := &tx.Tx{ChainID: p.ChainID, Signer: p.Signer, Nonce: p.Nonce, Type: m.Type(), Body: m.Encode()}
+			p.Body, p.Unsigned, p.SignBytes = t.Body, t.Encode(), t.SignBytes()
+		}
+		submitted := func() int {
+			n := 0
+			for _, r := range e.rec.all() {
+				if r.Method == "POST" && (r.URL == "/v1/txs" || strings.HasPrefix(r.URL, "/v1/txs?")) {
+					n++
+				}
+			}
+			return n
+		}
+		cases := []struct {
+			name   string
+			tamper func(*client.PreparedTx)
+			says   string
+		}{
+			{"another consent revoked", func(p *client.PreparedTx) {
+				reseal(p, &tx.RevokeConsent{Patient: patient.ID, ConsentID: "csnotthisone"})
+			}, "its message differs from what was asked"},
+			{"bytes to sign that are not the envelope", func(p *client.PreparedTx) {
+				p.SignBytes = append([]byte("carechain/tx/v1\x00"), tx.Build(p.ChainID, p.Signer, p.Nonce+1, &tx.RevokeConsent{Patient: patient.ID, ConsentID: "cs1"}, doctor.Sign)...)
+			}, "the bytes to sign are not its envelope"},
+			{"another signer", func(p *client.PreparedTx) { p.Signer = doctor.ID }, "it names another signer"},
+		}
+		goTo("consents")
+		for _, c := range cases {
+			before := submitted()
+			e.rec.setTamper(c.tamper)
+			e.do("revoke ("+c.name+")", chromedp.Click(chromedp.CSS(`#consent-list button[aria-label^="Revoke"]`)),
+				chromedp.Click(chromedp.CSS("#consent-list [data-consent] button.danger:not(.secondary)")))
+			e.waitJS("refused: "+c.name, visible("consents-error")+" && "+byID("consents-error")+".textContent.includes("+jsString(c.says)+")")
+			e.rec.setTamper(nil)
+			if n := submitted(); n != before {
+				t.Fatalf("%s: the page submitted %d transactions", c.name, n-before)
+			}
+			e.do("keep", chromedp.Click(chromedp.CSS("#consent-list [data-consent] button.secondary:not(.danger)")))
+		}
+		e.screenshot("08a-refused-to-sign")
+		list, err := e.c.PatientConsents(ctx, patient.ID)
+		if err != nil || list.Consents[0].Status != "active" {
+			t.Fatalf("after the refusals: %+v, %v", list, err)
+		}
+	})
+
 	step("revoke the consent in the page", func() {
 		goTo("consents")
 		e.waitJS("revoke offered", "document.querySelector('#consent-list button[aria-label^=\"Revoke\"]')")

@@ -687,7 +687,7 @@ function confirmRevoke(c, actions) {
       await loadConsents();
     } catch (e) { showError("consents-error", e); }
   } }, "Yes, revoke");
-  const no = el("button", { type: "button", class: "secondary small", onclick: () => renderConsents() }, "Keep it");
+  const no = el("button", { type: "button", class: "secondary small", onclick: () => { showError("consents-error", null); renderConsents(); } }, "Keep it");
   actions.replaceChildren(el("span", {}, "Revoke this consent? "), yes, no);
   actions.classList.add("confirming");
   yes.focus();
