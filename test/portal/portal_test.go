@@ -9,6 +9,7 @@ package portal_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,6 +76,37 @@ func TestPortal(t *testing.T) {
 		e.waitJS("signed in", visible("view-history")+" && "+byID("session-id")+".textContent === "+jsString(patient.ID))
 		e.waitJS("live updates on", byID("live-status")+".classList.contains('on')")
 		e.waitJS("history loaded", "document.querySelectorAll('#timeline li').length > 0")
+	})
+
+	// The page's checks re-encode what the node prepared; its encoder
+	// must agree with the node's byte for byte, multi-byte varints and
+	// UTF-8 included, or the page would refuse honest transactions.
+	step("the page encodes as the node does", func() {
+		long := strings.Repeat("ü", 70) // 140 bytes: a two-byte length
+		body := bytes.Repeat([]byte{0xab}, 200)
+		for _, nonce := range []uint64{1, 127, 128, 300, 1 << 40} {
+			want := (&tx.Tx{ChainID: long, Signer: patient.ID, Nonce: nonce, Type: tx.TypeQueryAuditHistory, Body: body}).Encode()
+			got := e.eval(fmt.Sprintf(`import("./codec.js").then((m) => m.hexencode(m.envelope(%s, %s, %d, 50, new Uint8Array(200).fill(0xab))))`,
+				jsString(long), jsString(patient.ID), nonce))
+			if got != hex.EncodeToString(want) {
+				t.Errorf("nonce %d: the page encodes %s, the node %x", nonce, got, want)
+			}
+		}
+		for _, m := range []struct {
+			desc string
+			msg  tx.Msg
+		}{
+			{`{op: "consent.revoke", patient: "p-1", consent_id: "` + long + `"}`, &tx.RevokeConsent{Patient: "p-1", ConsentID: long}},
+			{`{op: "delegate.remove", patient: "p-1", delegate: "d-2"}`, &tx.RemoveDelegate{Patient: "p-1", Delegate: "d-2"}},
+			{`{op: "breakglass.optout", patient: "p-1", opt_out: true}`, &tx.SetBreakGlassOptOut{Patient: "p-1", OptOut: true}},
+			{`{op: "breakglass.optout", patient: "p-1", opt_out: false}`, &tx.SetBreakGlassOptOut{Patient: "p-1"}},
+			{`{op: "audit.query", patient: "p-1"}`, &tx.QueryAuditHistory{Patient: "p-1"}},
+		} {
+			got := e.eval(`import("./codec.js").then((m) => m.hexencode(m.expectedBody(` + m.desc + `)))`)
+			if got != hex.EncodeToString(m.msg.Encode()) {
+				t.Errorf("%s: the page encodes %s, the node %x", m.desc, got, m.msg.Encode())
+			}
+		}
 	})
 
 	step("grant a consent in the page", func() {

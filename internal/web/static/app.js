@@ -103,10 +103,14 @@ async function api(method, path, body) {
 }
 
 // Signed operations run one at a time: each takes the signer's next nonce,
-// which the node knows only once the previous one has committed.
+// which the node knows only once the previous one has committed. A Web
+// Lock named after the signer extends that to the other tabs of this
+// portal that hold the same key.
 let queue = Promise.resolve();
 function serial(fn) {
-  const run = queue.then(fn, fn);
+  const id = session && session.id;
+  const locked = () => (navigator.locks && id ? navigator.locks.request("carechain-sign:" + id, () => fn()) : fn());
+  const run = queue.then(locked, locked);
   queue = run.catch(() => {});
   return run;
 }
