@@ -18,8 +18,8 @@ import (
 // key never leaves its own device: the portal signs in the browser and
 // posts the result to POST /v1/txs. Nothing is submitted here, and nothing
 // here needs a key. The node is trusted with these bytes no more than it
-// is trusted with the portal's script, and the portal checks the envelope
-// against what it asked for (docs/portal.md).
+// is trusted with the portal's script, and the portal re-encodes the
+// whole transaction from what it asked for before it signs (docs/portal.md).
 func (g *Gateway) prepare(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, tx.MaxTxBytes))
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/audit"
+	"github.com/carechain/carechain/internal/consent"
 	"github.com/carechain/carechain/internal/keyfile"
 	"github.com/carechain/carechain/internal/proof"
 	"github.com/carechain/carechain/internal/tx"
@@ -228,7 +229,12 @@ func TestPortal(t *testing.T) {
 		goTo("consents")
 		for _, c := range cases {
 			before := submitted()
-			e.rec.setTamper(c.tamper)
+			tamper := c.tamper
+			e.rec.setTamper(func(p *client.PreparedTx) {
+				if p.TypeName == "consent.revoke" { // leave the stream's queries alone
+					tamper(p)
+				}
+			})
 			e.do("revoke ("+c.name+")", chromedp.Click(chromedp.CSS(`#consent-list button[aria-label^="Revoke"]`)),
 				chromedp.Click(chromedp.CSS("#consent-list [data-consent] button.danger:not(.secondary)")))
 			e.waitJS("refused: "+c.name, visible("consents-error")+" && "+byID("consents-error")+".textContent.includes("+jsString(c.says)+")")
@@ -237,6 +243,47 @@ func TestPortal(t *testing.T) {
 				t.Fatalf("%s: the page submitted %d transactions", c.name, n-before)
 			}
 			e.do("keep", chromedp.Click(chromedp.CSS("#consent-list [data-consent] button.secondary:not(.danger)")))
+		}
+		// A grant whose consent the node changed: another actor added
+		// (everything else re-encoded to match), or dated years ago.
+		regrant := func(change func(*consent.Consent)) func(*client.PreparedTx) {
+			return func(p *client.PreparedTx) {
+				m, err := tx.DecodeMsg(tx.Type(p.Type), p.Body)
+				if err != nil {
+					return
+				}
+				g, ok := m.(*tx.GrantConsent)
+				if !ok {
+					return // only grants are changed
+				}
+				c, err := consent.Decode(g.Consent)
+				if err != nil {
+					return
+				}
+				change(&c)
+				reseal(p, &tx.GrantConsent{Patient: g.Patient, Consent: consent.Encode(c)})
+			}
+		}
+		for _, c := range []struct {
+			name   string
+			tamper func(*client.PreparedTx)
+			says   string
+		}{
+			{"another reader added", regrant(func(c *consent.Consent) {
+				c.Provision.Actors = append(c.Provision.Actors, consent.Organization(hospital.ID))
+			}), "its message differs from what was asked"},
+			{"dated years ago", regrant(func(c *consent.Consent) { c.DateTime = c.DateTime.AddDate(-3, 0, 0) }), "dates the consent"},
+		} {
+			before := submitted()
+			e.rec.setTamper(c.tamper)
+			e.do("grant ("+c.name+")", chromedp.SendKeys(chromedp.ID("c-actor"), doctor.ID), chromedp.Click(chromedp.ID("purpose-TREAT")),
+				chromedp.Click(chromedp.ID("consent-submit")))
+			e.waitJS("refused: "+c.name, visible("consent-form-error")+" && "+byID("consent-form-error")+".textContent.includes("+jsString(c.says)+")")
+			e.rec.setTamper(nil)
+			if n := submitted(); n != before {
+				t.Fatalf("%s: the page submitted %d transactions", c.name, n-before)
+			}
+			e.do("clear the form", chromedp.Evaluate[chromedp.Void](`document.getElementById("consent-form").reset()`))
 		}
 		e.screenshot("08a-refused-to-sign")
 		list, err := e.c.PatientConsents(ctx, patient.ID)
