@@ -23,7 +23,9 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/carechain/carechain/client"
@@ -262,6 +264,23 @@ type env struct {
 	shots    string
 	download string
 	urls     chan string
+
+	mu     sync.Mutex
+	faults []string // uncaught script errors and security (CSP) errors
+}
+
+func (e *env) fault(s string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.faults = append(e.faults, s)
+}
+
+// pageFaults returns the script errors the page raised and the security
+// errors (a Content-Security-Policy violation) the browser logged.
+func (e *env) pageFaults() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.faults...)
 }
 
 func newEnv(t *testing.T) *env {
@@ -298,6 +317,8 @@ func newEnv(t *testing.T) *env {
 	// Every URL the page requests, from the browser's side: the proxy sees
 	// only what comes to it, not what goes elsewhere.
 	requests := chromedp.Events(ctx, network.RequestWillBeSent)
+	exceptions := chromedp.Events(ctx, runtime.ExceptionThrown)
+	logs := chromedp.Events(ctx, cdplog.EntryAdded)
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatal(err)
 	}
@@ -312,6 +333,45 @@ func newEnv(t *testing.T) *env {
 			}
 		}
 	}()
+	go func() {
+		for ev, err := range exceptions {
+			if err != nil {
+				return
+			}
+			d := ev.ExceptionDetails
+			text := d.Text
+			if d.Exception != nil && d.Exception.Description != "" {
+				text += " " + d.Exception.Description
+			}
+			e.fault(fmt.Sprintf("%s:%d: %s", d.URL, d.LineNumber+1, text))
+		}
+	}()
+	go func() {
+		for ev, err := range logs {
+			if err != nil {
+				return
+			}
+			if ev.Entry.Source == cdplog.EntrySourceSecurity || ev.Entry.Source == cdplog.EntrySourceJavascript {
+				e.fault(string(ev.Entry.Source) + ": " + ev.Entry.Text)
+			}
+		}
+	}()
+	// The fault listeners must hear a fault, or their silence means nothing.
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`setTimeout(() => { throw new Error("portal-test-probe"); })`)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if f := e.pageFaults(); len(f) > 0 && strings.Contains(strings.Join(f, " "), "portal-test-probe") {
+			e.mu.Lock()
+			e.faults = nil
+			e.mu.Unlock()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the page's script errors are not heard")
+		}
+		time.Sleep(20 * time.Millisecond) // polling the listener with a deadline
+	}
 	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior,
 		browser.SetDownloadBehaviorParams{Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: e.download}); err != nil {
 		t.Fatal(err)

@@ -517,6 +517,10 @@ func TestPortal(t *testing.T) {
 			}
 			break
 		}
+		// The page raised no script error and broke no security policy.
+		for _, f := range e.pageFaults() {
+			t.Errorf("the page: %s", f)
+		}
 		// What the browser stores is ciphertext.
 		stored := e.eval(`new Promise((ok, fail) => { const r = indexedDB.open("carechain-portal");
 			r.onsuccess = () => { const g = r.result.transaction("keys").objectStore("keys").getAll();

@@ -390,7 +390,13 @@ function localFilter(e) {
 async function loadHistory(reset) {
   if (!session) return;
   showError("history-error", null);
-  if (reset) { cursor = ""; historyFilter = readFilter(); $("timeline").replaceChildren(); }
+  if (reset) {
+    cursor = "";
+    historyFilter = readFilter();
+    $("timeline").replaceChildren();
+    const on = Object.keys(historyFilter).filter((k) => k !== "limit").length + ($("f-kind").value ? 1 : 0) + ($("f-btg").checked ? 1 : 0);
+    $("filter-count").textContent = on ? "(" + on + (on === 1 ? " filter on)" : " filters on)") : "";
+  }
   const btn = reset ? $("filter-apply") : $("more");
   $("view-history").setAttribute("aria-busy", "true");
   try {
@@ -675,7 +681,7 @@ function renderConsents() {
   const who = session.patient === session.id ? "You have" : "The patient has";
   $("btg-state").replaceChildren(el("strong", {}, out ? who + " opted out: nobody may break the glass, even in an emergency." : "Emergency access is possible: clinicians with an emergency role may break the glass."));
   $("btg-toggle").textContent = out ? "Allow break-the-glass again" : "Opt out of break-the-glass";
-  $("btg-toggle").className = out ? "secondary" : "danger";
+  $("btg-toggle").className = out ? "secondary" : "danger"; // also ends a pending confirmation
   delete $("btg-toggle").dataset.confirm;
 }
 
@@ -756,10 +762,12 @@ async function onOptOutToggle() {
   const optOut = !consentData.break_glass_opt_out;
   if (btn.dataset.confirm !== "yes") {
     btn.dataset.confirm = "yes";
+    btn.classList.add("confirming");
     btn.textContent = optOut ? "Confirm: nobody may break the glass" : "Confirm: allow emergency access again";
     return;
   }
   showError("btg-error", null);
+  btn.classList.remove("confirming");
   try {
     await busy(btn, async () => {
       btn.textContent = "Saving…";
