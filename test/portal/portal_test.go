@@ -73,8 +73,10 @@ func TestPortal(t *testing.T) {
 			chromedp.SendKeys(chromedp.ID("import-pass"), passphrase),
 			chromedp.SendKeys(chromedp.ID("import-pass2"), passphrase))
 		e.screenshot("01-sign-in")
+		start := time.Now()
 		e.do("import", chromedp.Click(chromedp.ID("import-submit")))
 		e.waitJS("signed in", visible("view-history")+" && "+byID("session-id")+".textContent === "+jsString(patient.ID))
+		t.Logf("import, encryption (PBKDF2, 600,000 iterations), unlock and the ledger's check took %v", time.Since(start).Round(time.Millisecond))
 		e.waitJS("live updates on", byID("live-status")+".classList.contains('on')")
 		e.waitJS("history loaded", "document.querySelectorAll('#timeline li').length > 0")
 	})
