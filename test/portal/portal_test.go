@@ -411,7 +411,7 @@ func TestPortal(t *testing.T) {
 
 	step("lock, then unlock with the passphrase", func() {
 		e.do("lock", chromedp.Click(chromedp.ID("lock")))
-		e.waitJS("unlock offered", visible("unlock-form"))
+		e.waitJS("unlock offered", visible("unlock-form")+" && "+byID("signin")+".dataset.ready")
 		e.do("wrong passphrase", chromedp.SendKeys(chromedp.ID("unlock-pass"), "not the passphrase"), chromedp.Click(chromedp.ID("unlock-submit")))
 		e.waitJS("refused", visible("unlock-error")+" && "+byID("unlock-error")+".textContent.includes('Wrong passphrase')")
 		e.screenshot("02-unlock")
@@ -435,7 +435,7 @@ func TestPortal(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.do("lock", chromedp.Click(chromedp.ID("lock")))
-		e.waitJS("sign-in shown", visible("import-form"))
+		e.waitJS("sign-in shown", visible("import-form")+" && "+byID("signin")+".dataset.ready")
 		e.do("import the delegate's key",
 			chromedp.SetUploadFiles(chromedp.ID("import-file"), []string{guardianPath}),
 			chromedp.SendKeys(chromedp.ID("import-pass"), passphrase),

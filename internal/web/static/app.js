@@ -220,12 +220,15 @@ async function showSignIn() {
   $("app").hidden = true;
   $("session").hidden = true;
   $("signin").hidden = false;
+  delete $("signin").dataset.ready;
   let keys = [];
   try { keys = await listKeys(); } catch (e) { showError("import-error", e); }
   $("unlock-form").hidden = keys.length === 0;
   $("unlock-id").replaceChildren(...keys.map((k) => el("option", { value: k.id },
     k.id + (k.patient !== k.id ? " (for patient " + k.patient + ")" : ""))));
-  (keys.length ? $("unlock-pass") : $("import-file")).focus();
+  // Never pull the focus away from a field the patient is already in.
+  if (!$("signin").contains(document.activeElement)) (keys.length ? $("unlock-pass") : $("import-file")).focus();
+  $("signin").dataset.ready = "true";
 }
 
 // startSession checks the unlocked key against the ledger and opens the portal.
@@ -516,19 +519,21 @@ async function downloadProof(seq, btn, status) {
 
 // ---- live notifications ----
 
-let stream = null;
+let stream = null; // the AbortController of the open stream
 let retry = 0;
 let retryTimer = 0;
 
-function setLive(state) {
+function setLive(state, why) {
   const p = $("live-status");
   p.className = "live " + (state === "on" ? "on" : "off");
-  p.textContent = { on: "Live updates: on", connecting: "Live updates: connecting…", off: "Live updates: off, retrying" }[state];
+  p.textContent = { on: "Live updates: on", connecting: "Live updates: connecting…", off: "Live updates: off, retrying",
+    refused: "Live updates: not allowed" }[state];
+  p.title = why || "";
 }
 
 function closeStream() {
   clearTimeout(retryTimer);
-  if (stream) { stream.close(); stream = null; }
+  if (stream) { stream.abort(); stream = null; }
 }
 
 function scheduleReconnect() {
@@ -537,32 +542,74 @@ function scheduleReconnect() {
   retryTimer = setTimeout(openStream, delay);
 }
 
-// openStream opens the access stream with a fresh signed query. The
-// browser's own reconnection would resend a used transaction, so the page
-// reconnects itself.
+// openStream opens the access stream with a fresh signed query. It reads
+// the server-sent events with fetch rather than EventSource: EventSource
+// would reconnect by itself with a used transaction, and hides the status
+// of a refusal, which must stop the retries (each one is a denied read on
+// the patient's record).
 async function openStream() {
   closeStream();
   if (!session) return;
   setLive("connecting");
   const me = session;
+  const ctl = new AbortController();
+  stream = ctl;
+  let resp;
   try {
-    await serial(async () => {
-      if (session !== me) return;
+    resp = await serial(async () => {
+      if (session !== me || ctl.signal.aborted) return null;
       const { raw } = await signed({ op: "audit.query", patient: me.patient });
-      await new Promise((resolve) => {
-        const es = new EventSource("/v1/audit/stream?tx=" + b64url(raw));
-        stream = es;
-        es.onopen = () => { retry = 0; setLive("on"); resolve(); };
-        es.addEventListener("access", (m) => onLive(JSON.parse(m.data)));
-        es.addEventListener("breakglass", (m) => onLive(JSON.parse(m.data)));
-        es.addEventListener("end", () => { es.close(); openStream(); });
-        es.onerror = () => { es.close(); if (stream === es) stream = null; setLive("off"); resolve(); if (session === me) scheduleReconnect(); };
-      });
+      return fetch("/v1/audit/stream?tx=" + b64url(raw), { signal: ctl.signal, headers: { Accept: "text/event-stream" } });
     });
   } catch {
+    if (ctl.signal.aborted) return;
     setLive("off");
     scheduleReconnect();
+    return;
   }
+  if (!resp) return;
+  if (!resp.ok) {
+    let msg = resp.statusText;
+    try { msg = (await resp.json()).error.message; } catch { /* keep the status */ }
+    if (resp.status === 403 || resp.status === 401) { setLive("refused", msg); return; }
+    setLive("off", msg);
+    scheduleReconnect();
+    return;
+  }
+  retry = 0;
+  setLive("on");
+  const ended = await readEvents(resp.body, ctl.signal).catch(() => false);
+  if (ctl.signal.aborted || session !== me) return;
+  if (stream === ctl) stream = null;
+  if (ended) { openStream(); return; } // the node ends a stream after an hour
+  setLive("off");
+  scheduleReconnect();
+}
+
+// readEvents parses server-sent events until the stream closes; it
+// returns true when the node ended it with "event: end".
+async function readEvents(body, signal) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "", kind = "", data = "";
+  while (!signal.aborted) {
+    const { value, done } = await reader.read();
+    if (done) return false;
+    buf += value;
+    let nl;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, nl).replace(/\r$/, "");
+      buf = buf.slice(nl + 1);
+      if (line === "") {
+        if (kind === "end") return true;
+        if (data && (kind === "access" || kind === "breakglass")) {
+          try { onLive(JSON.parse(data)); } catch { /* a malformed event is skipped */ }
+        }
+        kind = data = "";
+      } else if (line.startsWith("event:")) kind = line.slice(6).trim();
+      else if (line.startsWith("data:")) data += line.slice(5).replace(/^ /, "");
+    }
+  }
+  return false;
 }
 
 // matchesShown applies to a live event the filters the node applied to
