@@ -57,6 +57,23 @@ func TestPortal(t *testing.T) {
 		e.waitJS(view+" loaded", visible("view-"+view)+" && !"+byID("view-"+view)+".hasAttribute('aria-busy')")
 	}
 
+	// signInAsDelegate locks the portal and imports k's key file to act
+	// for the patient.
+	signInAsDelegate := func(k *keyfile.Key) {
+		path := filepath.Join(t.TempDir(), k.ID+".json")
+		if err := k.Save(path); err != nil {
+			t.Fatal(err)
+		}
+		e.do("lock", chromedp.Click(chromedp.ID("lock")))
+		e.waitJS("sign-in shown", visible("import-form")+" && "+byID("signin")+".dataset.ready")
+		e.do("import "+k.ID+"'s key",
+			chromedp.SetUploadFiles(chromedp.ID("import-file"), []string{path}),
+			chromedp.SendKeys(chromedp.ID("import-pass"), passphrase),
+			chromedp.SendKeys(chromedp.ID("import-pass2"), passphrase),
+			chromedp.SendKeys(chromedp.ID("import-patient"), patient.ID),
+			chromedp.Click(chromedp.ID("import-submit")))
+	}
+
 	step := func(name string, f func()) {
 		if t.Failed() {
 			return
@@ -430,18 +447,7 @@ func TestPortal(t *testing.T) {
 			chromedp.SendKeys(chromedp.ID("d-purposes"), "TREAT"))
 		e.do("save", chromedp.Click(chromedp.ID("delegate-submit")))
 		e.waitJS("delegate listed", "document.querySelector('#delegate-list [data-delegate="+jsString(guardian.ID)+"]')")
-		guardianPath := filepath.Join(t.TempDir(), "sam.json")
-		if err := guardian.Save(guardianPath); err != nil {
-			t.Fatal(err)
-		}
-		e.do("lock", chromedp.Click(chromedp.ID("lock")))
-		e.waitJS("sign-in shown", visible("import-form")+" && "+byID("signin")+".dataset.ready")
-		e.do("import the delegate's key",
-			chromedp.SetUploadFiles(chromedp.ID("import-file"), []string{guardianPath}),
-			chromedp.SendKeys(chromedp.ID("import-pass"), passphrase),
-			chromedp.SendKeys(chromedp.ID("import-pass2"), passphrase),
-			chromedp.SendKeys(chromedp.ID("import-patient"), patient.ID),
-			chromedp.Click(chromedp.ID("import-submit")))
+		signInAsDelegate(guardian)
 		e.waitJS("signed in for the patient", visible("view-history")+" && "+byID("session-for")+".textContent.includes("+jsString(patient.ID)+")")
 		e.waitJS("the patient's history", "document.querySelector('#timeline li[data-action=\"consent.grant\"]')")
 		goTo("consents")
@@ -467,6 +473,49 @@ func TestPortal(t *testing.T) {
 			chromedp.Click(chromedp.ID("consent-submit")))
 		e.waitJS("refused", visible("consent-form-error")+" && "+byID("consent-form-error")+".textContent.includes('unauthorized')")
 		e.screenshot("14-delegate-refused")
+	})
+
+	// A delegate who may not read the history is told so, and the page
+	// does not keep asking: each try would be a denied read on the record.
+	step("a delegate without read-history", func() {
+		proxyKey := e.register(tx.KindDelegate, "Pat Proxy", "", nil)
+		d := consent.Delegation{Patient: patient.ID, Delegate: proxyKey.ID, Operations: []consent.Operation{consent.OpGrant}}
+		if _, err := e.c.Send(ctx, patient, &tx.SetDelegate{Delegation: consent.EncodeDelegation(d)}); err != nil {
+			t.Fatal(err)
+		}
+		signInAsDelegate(proxyKey)
+		e.waitJS("live updates refused", byID("live-status")+".textContent.includes('not allowed')")
+		e.waitJS("history refused", visible("history-error")+" && "+byID("history-error")+".textContent.includes('access_denied')")
+		e.screenshot("14a-delegate-without-history")
+		streams := func() int {
+			n := 0
+			for _, r := range e.rec.all() {
+				if strings.HasPrefix(r.URL, "/v1/audit/stream") && strings.Contains(r.URL, "tx=") {
+					n++
+				}
+			}
+			return n
+		}
+		before := streams()
+		// The page's first retry would come 2 s after a failure; three
+		// blocks (one a second at least) give it the time to show itself.
+		st, err := e.c.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			now, err := e.c.Status(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if now.Height >= st.Height+3 {
+				break
+			}
+			time.Sleep(100 * time.Millisecond) // polling the chain's height with the test's deadline
+		}
+		if n := streams(); n != before {
+			t.Fatalf("the page asked for the stream %d more times after the refusal", n-before)
+		}
 	})
 
 	step("records view against the records contract", func() {

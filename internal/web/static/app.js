@@ -334,6 +334,13 @@ function lock() {
   cursor = "";
   historyFilter = {};
   for (const id of ["timeline", "consent-list", "delegate-list", "records", "alerts", "notices"]) $(id).replaceChildren();
+  for (const id of ["history-error", "consents-error", "delegates-error", "records-error", "consent-form-error", "delegate-form-error", "btg-error"]) showError(id, null);
+  $("filter-form").reset();
+  resetConsentForm();
+  $("delegate-form").reset();
+  $("filter-box").open = false;
+  $("filter-count").textContent = "";
+  document.title = document.title.replace(/^\(!\) /, "");
   history.replaceState(null, "", location.pathname);
   showSignIn();
 }
@@ -416,7 +423,7 @@ async function loadHistory(reset) {
     $("view-history").removeAttribute("aria-busy");
   }
   $("more").hidden = !cursor;
-  $("timeline-empty").hidden = $("timeline").children.length > 0;
+  $("timeline-empty").hidden = $("timeline").children.length > 0 || !$("history-error").hidden;
 }
 
 function isSelfRead(e) { return e.action === "audit.query" && e.actor === session.id && e.decision === "permit"; }
