@@ -707,7 +707,7 @@ function describeForm(f) {
   if (!f.deny) parts.push(sens.length ? "including sensitive: " + sens.join(", ") : "no sensitive categories");
   if (f.from) parts.push("from " + dateOnly(f.from));
   if (f.until) parts.push("until " + dateOnly(f.until));
-  return [f.deny ? "Deny " : "Permit ", ...who, "; " + parts.join("; ")];
+  return [f.deny ? "Deny " : "Permit ", ...(who.length ? who : ["everyone"]), "; " + parts.join("; ")];
 }
 
 function renderConsents() {
