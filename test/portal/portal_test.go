@@ -407,6 +407,24 @@ func TestPortal(t *testing.T) {
 		}
 	})
 
+	// WCAG 2.1 AA contrast for every visible piece of text in the views
+	// with the most colour: 4.5:1, or 3:1 for large text.
+	step("text contrast", func() {
+		// The check must see low contrast when there is some.
+		probe := e.eval(`(() => { const p = document.createElement("p"); p.textContent = "contrast-probe"; p.style.color = "#bbbbbb";
+			document.getElementById("main").prepend(p); const r = ` + contrastCheck + `; p.remove(); return r; })()`)
+		if !strings.Contains(probe, "contrast-probe") {
+			t.Fatalf("the contrast check missed a light grey probe: %q", probe)
+		}
+		for _, view := range []string{"history", "consents", "delegates", "records"} {
+			goTo(view)
+			low := e.eval(contrastCheck)
+			if low != "" {
+				t.Errorf("%s: text below WCAG AA contrast: %s", view, low)
+			}
+		}
+	})
+
 	step("records view without the records service", func() {
 		goTo("records")
 		e.waitJS("unavailable state", "document.getElementById('records-unavailable')")
@@ -586,6 +604,30 @@ func TestPortal(t *testing.T) {
 		}
 	})
 }
+
+// contrastCheck lists visible text whose contrast with the background
+// behind it is below WCAG 2.1 AA, as "text (ratio)"; empty when none is.
+const contrastCheck = `(() => {
+  const rgb = (c) => { const m = c.match(/[\d.]+/g).map(Number); return { r: m[0], g: m[1], b: m[2], a: m.length > 3 ? m[3] : 1 }; };
+  const lum = ({ r, g, b }) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+  const background = (el) => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor); if (c.a > 0.5) return c; }
+    return { r: 255, g: 255, b: 255, a: 1 }; };
+  const out = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!n.textContent.trim() || !el || !el.checkVisibility() || el.closest("[hidden], option")) continue;
+    const st = getComputedStyle(el);
+    const fg = rgb(st.color), bg = background(el);
+    const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    const ratio = (a + 0.05) / (b + 0.05);
+    const size = parseFloat(st.fontSize), bold = Number(st.fontWeight) >= 700;
+    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < need) out.push(n.textContent.trim().slice(0, 40) + " (" + ratio.toFixed(2) + ")");
+  }
+  return [...new Set(out)].join("; ");
+})()`
 
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
