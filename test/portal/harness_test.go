@@ -110,12 +110,20 @@ func newRecorder(t *testing.T, upstream string) *recorder {
 	return r
 }
 
+// pathPrefix is where the proxy also serves the node, as a reverse proxy
+// that puts a node under a path would.
+const pathPrefix = "/hospital-node"
+
 func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	req.Body = io.NopCloser(bytes.NewReader(body))
 	r.mu.Lock()
 	r.requests = append(r.requests, recorded{Method: req.Method, URL: req.URL.String(), Body: body})
 	r.mu.Unlock()
+	if rest, ok := strings.CutPrefix(req.URL.Path, pathPrefix+"/"); ok {
+		req.URL.Path = "/" + rest
+		req.URL.RawPath = ""
+	}
 	r.mu.Lock()
 	records := r.records
 	r.mu.Unlock()

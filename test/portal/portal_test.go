@@ -548,6 +548,18 @@ func TestPortal(t *testing.T) {
 		e.screenshot("15-records")
 	})
 
+	step("served under a path prefix", func() {
+		e.do("load the portal under a prefix", chromedp.Navigate(e.rec.URL+pathPrefix+"/ui/"))
+		e.waitJS("talks to its node", "document.body.dataset.ready === 'true' && "+byID("node-status")+".textContent.includes("+jsString(chainID)+") && "+
+			visible("unlock-form"))
+		for _, r := range e.rec.all() {
+			if strings.HasPrefix(r.URL, pathPrefix+"/v1/status") {
+				return
+			}
+		}
+		t.Fatal("the page under a prefix did not ask its API under the prefix")
+	})
+
 	step("no request carried the private key", func() {
 		secrets := keyEncodings(t, patient)
 		for name, s := range keyEncodings(t, guardian) {

@@ -86,11 +86,17 @@ function explain(err) {
   return err && err.message ? err.message : String(err);
 }
 
+// The API is the portal's sibling: /ui/ is served beside /v1/, so a node
+// behind a reverse proxy under a path prefix works as well as one at the
+// root.
+const API_BASE = new URL("../", document.baseURI);
+function apiURL(path) { return new URL(path.replace(/^\//, ""), API_BASE).href; }
+
 async function api(method, path, body) {
   const opt = { method, headers: {} };
   if (body !== undefined) { opt.body = JSON.stringify(body); opt.headers["Content-Type"] = "application/json"; }
   let resp;
-  try { resp = await fetch(path, opt); } catch { throw new ApiError(0, "unreachable", "The node cannot be reached. Check your connection and reload."); }
+  try { resp = await fetch(apiURL(path), opt); } catch { throw new ApiError(0, "unreachable", "The node cannot be reached. Check your connection and reload."); }
   const text = await resp.text();
   let data = null;
   try { data = JSON.parse(text); } catch { /* not JSON */ }
@@ -497,7 +503,7 @@ async function downloadProof(seq, btn, status) {
     await busy(btn, () => serial(async () => {
       btn.textContent = "Fetching proof…";
       const { raw } = await signed({ op: "audit.query", patient: session.patient });
-      const resp = await fetch("/v1/audit/" + seq + "/proof?tx=" + b64url(raw));
+      const resp = await fetch(apiURL("/v1/audit/" + seq + "/proof?tx=" + b64url(raw)));
       const text = await resp.text();
       if (!resp.ok) {
         let msg = text;
@@ -566,7 +572,7 @@ async function openStream() {
     resp = await serial(async () => {
       if (session !== me || ctl.signal.aborted) return null;
       const { raw } = await signed({ op: "audit.query", patient: me.patient });
-      return fetch("/v1/audit/stream?tx=" + b64url(raw), { signal: ctl.signal, headers: { Accept: "text/event-stream" } });
+      return fetch(apiURL("/v1/audit/stream?tx=" + b64url(raw)), { signal: ctl.signal, headers: { Accept: "text/event-stream" } });
     });
   } catch {
     if (ctl.signal.aborted) return;
