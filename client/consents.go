@@ -68,7 +68,14 @@ func ConsentView(r *ledgerstate.Record) (ConsentRecord, error) {
 	c := r.Consent
 	return ConsentRecord{ID: c.ID, Patient: c.Patient, Grantor: c.Grantor, Status: c.Status.String(),
 		GrantedAt: r.GrantedAt, UpdatedAt: r.UpdatedAt, RevokedAt: r.RevokedAt, RevokedBy: r.RevokedBy,
-		Summary: ConsentSummary(c), FHIR: fhir, Encoded: consent.Encode(c)}, nil
+		Summary: ConsentSummary(c), FHIR: fhir, Encoded: consent.Encode(c), Form: formOrNil(c)}, nil
+}
+
+func formOrNil(c consent.Consent) *ConsentForm {
+	if f, ok := FormOf(c); ok {
+		return f
+	}
+	return nil
 }
 
 // ConsentSummary describes a consent's root rule on one line, for
@@ -91,10 +98,10 @@ func ConsentSummary(c consent.Consent) string {
 			parts = append(parts, label+strings.Join(items, ","))
 		}
 	}
-	list("for ", stringsOf(p.Purposes))
+	list("for ", StringsOf(p.Purposes))
 	list("types ", p.Classes)
 	list("labels ", p.Labels)
-	list("actions ", stringsOf(p.Actions))
+	list("actions ", StringsOf(p.Actions))
 	list("records ", p.Records)
 	list("codes ", p.Codes)
 	if !p.Period.Start.IsZero() {
@@ -119,7 +126,8 @@ func ConsentSummary(c consent.Consent) string {
 	return head + " " + strings.Join(parts, ", ")
 }
 
-func stringsOf[S ~string](in []S) []string {
+// StringsOf converts a list of string-like values to strings.
+func StringsOf[S ~string](in []S) []string {
 	out := make([]string, len(in))
 	for i, s := range in {
 		out[i] = string(s)
@@ -129,15 +137,20 @@ func stringsOf[S ~string](in []S) []string {
 
 // DelegationView renders a delegation in its API form.
 func DelegationView(d consent.Delegation) Delegation {
-	out := Delegation{Patient: d.Patient, Delegate: d.Delegate, Operations: stringsOf(d.Operations),
-		Purposes: stringsOf(d.Purposes), Types: d.Classes}
-	if !d.Period.Start.IsZero() {
-		s := d.Period.Start.UTC()
-		out.Start = &s
+	out := Delegation{Patient: d.Patient, Delegate: d.Delegate, Operations: StringsOf(d.Operations),
+		Purposes: StringsOf(d.Purposes), Types: d.Classes}
+	out.Start, out.End = periodBounds(d.Period)
+	return out
+}
+
+// Delegation returns the delegation in the consent module's form.
+func (d Delegation) Delegation() consent.Delegation {
+	out := consent.Delegation{Patient: d.Patient, Delegate: d.Delegate, Classes: d.Types, Period: periodOf(d.Start, d.End)}
+	for _, op := range d.Operations {
+		out.Operations = append(out.Operations, consent.Operation(op))
 	}
-	if !d.Period.End.IsZero() {
-		e := d.Period.End.UTC()
-		out.End = &e
+	for _, p := range d.Purposes {
+		out.Purposes = append(out.Purposes, consent.Purpose(p))
 	}
 	return out
 }

@@ -125,6 +125,9 @@ type ConsentRecord struct {
 	// Encoded is the consent's canonical encoding (base64 in JSON), the
 	// bytes the ledger validated and proves.
 	Encoded []byte `json:"encoded"`
+	// Form is the consent as the portal's form edits it, when its rule
+	// fits one (see ConsentForm); absent otherwise.
+	Form *ConsentForm `json:"form,omitempty"`
 }
 
 // ConsentQueryRequest is the body of POST /v1/consents/list and POST

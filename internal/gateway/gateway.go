@@ -4,7 +4,8 @@
 // audited reads — access history, proof bundles, consents and consent
 // decision previews — each answered only once the ledger has permitted and
 // recorded the reader's signed query; and, once enabled, SMART Backend
-// Services (/auth/token) in front of the FHIR API at /fhir. It listens where
+// Services (/auth/token) in front of the FHIR API at /fhir, and the
+// patient portal at /ui (package web). It listens where
 // the node tells it (loopback by default) and holds no state of its own
 // beyond waiters for commits and the replay cache of token requests.
 package gateway
@@ -31,6 +32,7 @@ import (
 	"github.com/carechain/carechain/internal/fhir"
 	"github.com/carechain/carechain/internal/smart"
 	"github.com/carechain/carechain/internal/tx"
+	"github.com/carechain/carechain/internal/web"
 )
 
 // commitTimeout bounds how long a submission waits for its block.
@@ -101,6 +103,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/network", g.network)
 	mux.HandleFunc("GET /v1/custodians", g.custodians)
 	mux.HandleFunc("POST /v1/txs", g.submit)
+	mux.HandleFunc("POST /v1/txs/prepare", g.prepare)
 	mux.HandleFunc("GET /v1/txs/{hash}", g.lookupTx)
 	mux.HandleFunc("POST /v1/audit/history", g.history)
 	mux.HandleFunc("GET /v1/audit/stream", g.stream)
@@ -119,6 +122,9 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/records/{id}/versions/{version}/shares", g.shares)
 	mux.HandleFunc("GET /v1/blobs/{hash}", g.blob)
 	g.mountFHIR(mux)
+	// The patient portal: static files, and the same /v1 API as everyone.
+	mux.Handle("GET /ui/", web.Handler())
+	mux.Handle("GET /ui", web.Handler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, tx.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
