@@ -26,7 +26,7 @@ func (g *Gateway) prepare(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, tx.CodeMalformed, "read body: "+err.Error())
 		return
 	}
-	var req client.PrepareRequest
+	var req prepareRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		writeError(w, http.StatusBadRequest, tx.CodeMalformed, "body must be a JSON transaction description: "+err.Error())
 		return
@@ -57,7 +57,13 @@ func (g *Gateway) prepare(w http.ResponseWriter, r *http.Request) {
 	}
 	t := &tx.Tx{ChainID: st.NodeInfo.Network, Signer: req.Signer, Nonce: last + 1, Type: m.Type(), Body: m.Encode()}
 	// Check what the ledger would refuse on sight, so the page can say so
-	// before asking anyone to sign.
+	// before asking anyone to sign: a body that does not decode back (a
+	// field over its length limit, such as an erasure's reason) as well as
+	// what ValidateBasic refuses.
+	if _, err := tx.DecodeMsg(t.Type, t.Body); err != nil {
+		writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
+		return
+	}
 	if err := tx.ValidateBasic(t.ChainID, t, m); err != nil {
 		writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
 		return
@@ -70,9 +76,27 @@ func (g *Gateway) prepare(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// prepareRequest is a client.PrepareRequest with the fields of the
+// portal's reads and erasures:
+//
+//	consent.query  Patient, and ConsentID (one consent) or Requester (a
+//	               decision preview), or neither (the whole list)
+//	record.query   Patient (the list), or RecordID (one record; Patient
+//	               may then be empty)
+//	record.erase   RecordID, Reason (optional, at most 256 bytes)
+//
+// They are the JSON names the page sends; the Go client's own queries sign
+// with a key in hand and never come here.
+type prepareRequest struct {
+	client.PrepareRequest
+	Requester string `json:"requester,omitempty"`
+	RecordID  string `json:"record_id,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+}
+
 // prepareMsg turns a description into its message; out carries what the
 // message alone can say about itself. now dates a consent's agreement.
-func prepareMsg(req client.PrepareRequest, now time.Time) (tx.Msg, *client.PreparedTx, error) {
+func prepareMsg(req prepareRequest, now time.Time) (tx.Msg, *client.PreparedTx, error) {
 	out := &client.PreparedTx{}
 	switch req.Op {
 	case tx.TypeGrantConsent.String(), tx.TypeUpdateConsent.String():
@@ -103,7 +127,14 @@ func prepareMsg(req client.PrepareRequest, now time.Time) (tx.Msg, *client.Prepa
 		return &tx.SetBreakGlassOptOut{Patient: req.Patient, OptOut: req.OptOut}, out, nil
 	case tx.TypeQueryAuditHistory.String():
 		return &tx.QueryAuditHistory{Patient: req.Patient}, out, nil
+	case tx.TypeQueryConsents.String():
+		return &tx.QueryConsents{Patient: req.Patient, ConsentID: req.ConsentID, Requester: req.Requester}, out, nil
+	case tx.TypeQueryRecords.String():
+		return &tx.QueryRecords{Patient: req.Patient, RecordID: req.RecordID}, out, nil
+	case tx.TypeEraseRecord.String():
+		return &tx.EraseRecord{RecordID: req.RecordID, Reason: req.Reason}, out, nil
 	}
 	return nil, nil, tx.Errorf(tx.CodeUnknownType, "op %q is not one the portal prepares: consent.grant, consent.update, "+
-		"consent.revoke, delegate.set, delegate.remove, breakglass.optout or audit.query", req.Op)
+		"consent.revoke, delegate.set, delegate.remove, breakglass.optout, audit.query, consent.query, record.query "+
+		"or record.erase", req.Op)
 }
