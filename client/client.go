@@ -22,6 +22,12 @@ type Client struct {
 	base string
 	http *http.Client
 
+	// AllShares makes record reads ask every custodian for its share
+	// rather than k of them: each read then checks every validator's
+	// answer (and reports the ones that fail), at the cost of n−k more
+	// re-sealings.
+	AllShares bool
+
 	mu      sync.Mutex
 	chainID string
 	// proven caches what was read with a state proof and cannot change

@@ -278,17 +278,58 @@ func (c *Client) ReadRecord(ctx context.Context, key *keyfile.Key, id string, ve
 // k that pass their commitments, and decrypts the ciphertext.
 func (c *Client) openRecord(ctx context.Context, chainID string, key *keyfile.Key, v *records.Version, seq uint64) ([]byte, []ShareFault, error) {
 	ad := v.Anchor.Record
+	// Ask for k shares; only if they do not recover the key (a custodian
+	// is down or lied), ask every custodian and combine whatever is good.
+	want := v.Anchor.Commitments.K
+	if c.AllShares {
+		want = 0
+	}
+	dk, faults, err := c.collectShares(ctx, chainID, key, v, seq, want)
+	if err != nil && want != 0 && want < len(v.Custodians) {
+		dk, faults, err = c.collectShares(ctx, chainID, key, v, seq, 0)
+	}
+	if err != nil {
+		return nil, faults, err
+	}
+	q := url.Values{"record": {v.RecordID}, "version": {strconv.FormatUint(v.Version, 10)}, "event": {strconv.FormatUint(seq, 10)}}
+	data, err := c.raw(ctx, "/v1/blobs/"+hex.EncodeToString(v.BlobHash[:])+"?"+q.Encode())
+	if err != nil {
+		return nil, faults, err
+	}
+	if blobstore.Sum(data) != v.BlobHash {
+		return nil, faults, fmt.Errorf("the node at %s served a custody blob that does not match the ledger's hash", c.base)
+	}
+	b, err := records.DecodeBlob(data)
+	if err != nil {
+		return nil, faults, err
+	}
+	if err := v.Anchor.CheckCiphertext(b.Ciphertext); err != nil {
+		return nil, faults, err
+	}
+	pt, err := keyshare.Decrypt(dk, b.Ciphertext, ad)
+	return pt, faults, err
+}
+
+// collectShares asks the gateway for want released shares (0: every
+// custodian's), opens them, and combines those that pass their
+// commitments, reporting the custodians whose share was unusable.
+func (c *Client) collectShares(ctx context.Context, chainID string, key *keyfile.Key, v *records.Version, seq uint64, want int) (*keyshare.DataKey, []ShareFault, error) {
+	ad := v.Anchor.Record
 	var rel ReleasedShares
 	path := fmt.Sprintf("/v1/records/%s/versions/%d/shares?event=%d", url.PathEscape(v.RecordID), v.Version, seq)
+	if want > 0 {
+		path += "&want=" + strconv.Itoa(want)
+	}
 	if err := c.do(ctx, http.MethodGet, path, nil, &rel); err != nil {
 		return nil, nil, err
 	}
 	var faults []ShareFault
 	var shares []keyshare.Share
 	for _, r := range rel.Shares {
-		fault := func(reason string) {
-			faults = append(faults, ShareFault{Validator: r.Validator, Index: r.Index, Reason: reason})
+		if r.NotAsked {
+			continue
 		}
+		fault := func(reason string) { faults = append(faults, ShareFault{Validator: r.Validator, Index: r.Index, Reason: reason}) }
 		if r.Error != "" {
 			fault(r.Error)
 			continue
@@ -314,23 +355,7 @@ func (c *Client) openRecord(ctx context.Context, chainID string, key *keyfile.Ke
 	if err != nil {
 		return nil, faults, fmt.Errorf("recover the key of %s v%d: %w (%d faulty shares)", ad.RecordID, ad.Version, err, len(faults))
 	}
-	q := url.Values{"record": {v.RecordID}, "version": {strconv.FormatUint(v.Version, 10)}, "event": {strconv.FormatUint(seq, 10)}}
-	data, err := c.raw(ctx, "/v1/blobs/"+hex.EncodeToString(v.BlobHash[:])+"?"+q.Encode())
-	if err != nil {
-		return nil, faults, err
-	}
-	if blobstore.Sum(data) != v.BlobHash {
-		return nil, faults, fmt.Errorf("the node at %s served a custody blob that does not match the ledger's hash", c.base)
-	}
-	b, err := records.DecodeBlob(data)
-	if err != nil {
-		return nil, faults, err
-	}
-	if err := v.Anchor.CheckCiphertext(b.Ciphertext); err != nil {
-		return nil, faults, err
-	}
-	pt, err := keyshare.Decrypt(dk, b.Ciphertext, ad)
-	return pt, faults, err
+	return dk, faults, nil
 }
 
 // auditSeq is the sequence number of the audit event a transaction

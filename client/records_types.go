@@ -59,6 +59,9 @@ type ReleasedShare struct {
 	Index     int    `json:"index"`
 	Share     []byte `json:"share,omitempty"` // keyshare.SealedShare encoding
 	Error     string `json:"error,omitempty"`
+	// NotAsked marks a custodian the gateway did not ask: enough others
+	// answered for the shares wanted.
+	NotAsked bool `json:"not_asked,omitempty"`
 }
 
 // ReleasedShares is every custodian's answer, collected by one gateway.

@@ -180,23 +180,28 @@ func newRecordWorld(ctx context.Context, gw *client.Client, admin *keyfile.Key, 
 		w.doctors, w.readers = append(w.doctors, gen()), append(w.readers, gen())
 	}
 	// Registrations by one organization are sequential nonces: send them
-	// without waiting, then wait for the last.
+	// in batches without waiting, then wait for each batch's last, so the
+	// mempool never holds more of one signer's than a block takes.
+	const batch = 40
 	for _, staff := range []struct {
 		org  *keyfile.Key
 		keys []*keyfile.Key
 	}{{hospital, w.doctors}, {w.clinic, w.readers}} {
-		nonce, err := gw.Nonce(ctx, staff.org.ID)
-		if err != nil {
-			return nil, err
-		}
-		for i, k := range staff.keys {
-			wait := client.WaitSync
-			if i == len(staff.keys)-1 {
-				wait = client.WaitCommit
-			}
-			raw := tx.Build(chainID, staff.org.ID, nonce.Next+uint64(i), tx.NewRegistration(chainID, tx.KindPractitioner, "Dr", staff.org.ID, k.Sign, k.HPKEPublic()), staff.org.Sign)
-			if _, err := gw.Submit(ctx, raw, wait); err != nil {
+		for lo := 0; lo < len(staff.keys); lo += batch {
+			nonce, err := gw.Nonce(ctx, staff.org.ID)
+			if err != nil {
 				return nil, err
+			}
+			hi := min(lo+batch, len(staff.keys))
+			for i, k := range staff.keys[lo:hi] {
+				wait := client.WaitSync
+				if lo+i == hi-1 {
+					wait = client.WaitCommit
+				}
+				raw := tx.Build(chainID, staff.org.ID, nonce.Next+uint64(i), tx.NewRegistration(chainID, tx.KindPractitioner, "Dr", staff.org.ID, k.Sign, k.HPKEPublic()), staff.org.Sign)
+				if _, err := gw.Submit(ctx, raw, wait); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}

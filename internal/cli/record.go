@@ -129,6 +129,7 @@ func runRecordGet(e *env, args []string) error {
 	purpose := fs.String("purpose", "", "purpose of use: TREAT, ETREAT, HPAYMT, HOPERAT, HRESCH, PATRQT (a patient's own request) or BTG")
 	version := fs.Uint64("version", 0, "the version to read (default: the latest)")
 	breakGlass := fs.Bool("break-glass", false, "emergency access: loud, short-lived, and shown to the patient at once")
+	allShares := fs.Bool("all-shares", false, "ask every validator for its share, not just enough of them, and report each that fails")
 	asJSON := fs.Bool("json", false, "print the resource with the read's details as JSON")
 	pos, err := parse(fs, args, 1, 1)
 	if err != nil {
@@ -145,6 +146,7 @@ func runRecordGet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	cl.AllShares = *allShares
 	r, err := cl.ReadRecord(e.ctx, k, pos[0], *version, strings.ToUpper(*purpose), *breakGlass)
 	if err != nil {
 		return err

@@ -308,57 +308,94 @@ func (g *Gateway) shares(w http.ResponseWriter, r *http.Request) {
 	for _, p := range g.custody.Peers() {
 		peers[strings.ToUpper(p.Address)] = p.API
 	}
+	want := len(v.Custodians)
+	if q := r.URL.Query().Get("want"); q != "" {
+		if want, err = strconv.Atoi(q); err != nil || want < 1 {
+			writeError(w, http.StatusBadRequest, tx.CodeInvalid, "want must be a positive number of shares")
+			return
+		}
+		want = min(want, len(v.Custodians))
+	}
 	out := make([]client.ReleasedShare, len(v.Custodians))
-	var wg sync.WaitGroup
 	for i, addr := range v.Custodians {
-		a := strings.ToUpper(hex.EncodeToString(addr))
-		out[i] = client.ReleasedShare{Validator: a, Index: i}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(r.Context(), shareTimeout)
-			defer cancel()
-			if bytes.Equal(addr, g.custody.Address()) {
-				s, err := g.custody.Release(ctx, id, version, seq)
-				if err != nil {
-					out[i].Error = err.Error()
-					return
-				}
-				out[i].Share = s.Encode()
-				return
-			}
-			api, ok := peers[a]
-			if !ok {
-				out[i].Error = "no gateway configured for this validator"
-				return
-			}
-			var res client.ReleasedShare
-			path := fmt.Sprintf("/v1/records/%s/versions/%d/share?event=%d", id, version, seq)
-			for {
-				err := g.peerClient(api).Get(ctx, path, &res)
-				if err == nil {
-					break
-				}
-				// A peer that answers "not found" for an event this node
-				// has committed has not yet committed that block itself: a
-				// reader asks the moment its access commits, and peers
-				// commit the same block a moment apart. Ask again until it
-				// has, within shareTimeout.
-				var ce *client.Error
-				if committed && errors.As(err, &ce) && ce.HTTPStatus == http.StatusNotFound {
-					select {
-					case <-ctx.Done():
-					case <-time.After(peerRetryInterval):
-						continue
-					}
-				}
+		out[i] = client.ReleasedShare{Validator: strings.ToUpper(hex.EncodeToString(addr)), Index: i, NotAsked: true}
+	}
+	// ask releases share i into out[i].
+	ask := func(i int) {
+		ctx, cancel := context.WithTimeout(r.Context(), shareTimeout)
+		defer cancel()
+		out[i].NotAsked = false
+		if bytes.Equal(v.Custodians[i], g.custody.Address()) {
+			s, err := g.custody.Release(ctx, id, version, seq)
+			if err != nil {
 				out[i].Error = err.Error()
 				return
 			}
-			out[i].Share = res.Share
-		}()
+			out[i].Share = s.Encode()
+			return
+		}
+		api, ok := peers[out[i].Validator]
+		if !ok {
+			out[i].Error = "no gateway configured for this validator"
+			return
+		}
+		var res client.ReleasedShare
+		path := fmt.Sprintf("/v1/records/%s/versions/%d/share?event=%d", id, version, seq)
+		for {
+			err := g.peerClient(api).Get(ctx, path, &res)
+			if err == nil {
+				break
+			}
+			// A peer that answers "not found" for an event this node
+			// has committed has not yet committed that block itself: a
+			// reader asks the moment its access commits, and peers
+			// commit the same block a moment apart. Ask again until it
+			// has, within shareTimeout.
+			var ce *client.Error
+			if committed && errors.As(err, &ce) && ce.HTTPStatus == http.StatusNotFound {
+				select {
+				case <-ctx.Done():
+				case <-time.After(peerRetryInterval):
+					continue
+				}
+			}
+			out[i].Error = err.Error()
+			return
+		}
+		out[i].Share = res.Share
 	}
-	wg.Wait()
+	// Ask want custodians at once, this node first (no network), the rest
+	// in an order that turns with the audit event so that reads spread
+	// the re-sealing over the validators; ask more only for those that
+	// failed. A reader that needs k shares asks for k and saves n−k
+	// validators the work; one that finds a bad share asks again for all.
+	order := make([]int, 0, len(v.Custodians))
+	for i, addr := range v.Custodians {
+		if bytes.Equal(addr, g.custody.Address()) {
+			order = append(order, i)
+		}
+	}
+	for j := range v.Custodians {
+		if i := (int(seq) + j) % len(v.Custodians); !bytes.Equal(v.Custodians[i], g.custody.Address()) {
+			order = append(order, i)
+		}
+	}
+	got := 0
+	for len(order) > 0 && got < want {
+		round := order[:min(want-got, len(order))]
+		order = order[len(round):]
+		var wg sync.WaitGroup
+		for _, i := range round {
+			wg.Add(1)
+			go func() { defer wg.Done(); ask(i) }()
+		}
+		wg.Wait()
+		for _, i := range round {
+			if out[i].Error == "" {
+				got++
+			}
+		}
+	}
 	writeJSON(w, http.StatusOK, client.ReleasedShares{Shares: out})
 }
 

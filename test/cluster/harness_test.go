@@ -118,7 +118,9 @@ func startCluster(t *testing.T, dir, adminKey string, members []member) *cluster
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.nodes = append(c.nodes, &node{name: m.Name, home: m.Home, log: filepath.Join(dir, m.Name+".log"), api: client.New(m.API), rpc: rpc})
+		api := client.New(m.API)
+		api.AllShares = true // the tests check every custodian's answer
+		c.nodes = append(c.nodes, &node{name: m.Name, home: m.Home, log: filepath.Join(dir, m.Name+".log"), api: api, rpc: rpc})
 	}
 	// Registered after t.TempDir's own cleanup, so it runs first: the nodes
 	// stop, and their logs are printed, before the directory goes.

@@ -108,7 +108,9 @@ func TestValidatorSetChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.nodes = append(c.nodes, &node{name: "node4", home: home, log: filepath.Join(c.dir, "node4.log"), api: client.New(m.API), rpc: rpc})
+	api := client.New(m.API)
+	api.AllShares = true
+	c.nodes = append(c.nodes, &node{name: "node4", home: home, log: filepath.Join(c.dir, "node4.log"), api: api, rpc: rpc})
 	c.startAndWait(4)
 	runOK(t, "validator", "add", "--key", filepath.Join(c.dir, "admin.key.json"), "--validator-home", home, "--node", gw.URL())
 	waitConsensusSet(5)

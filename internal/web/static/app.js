@@ -1,10 +1,11 @@
 // The patient portal. Everything the page changes on the ledger is a
 // transaction the node prepares (POST /v1/txs/prepare), the page checks
 // (codec.js) and signs with the key unlocked in this tab (keystore.js),
-// then submits (POST /v1/txs). Reads of the access history are signed
-// audit.query transactions too, so the ledger decides and records them.
+// then submits (POST /v1/txs). Reads are signed transactions too: the
+// access history an audit.query, the consents a consent.query, the records
+// list a record.query, so the ledger decides and records every one of them.
 
-import { b64encode, b64url, checkPrepared, concat } from "./codec.js";
+import { b64encode, b64url, checkPrepared, concat, hexencode } from "./codec.js";
 import { KeyError, MIN_PASSPHRASE, NO_SUBTLE, forgetKey, listKeys, parseKeyFile, sign, storeKey, unlock } from "./keystore.js";
 import { checkBundle } from "./proof.js";
 
@@ -35,7 +36,12 @@ const ACTIONS = {
   "consent.update": "Changed a consent", "consent.revoke": "Revoked a consent", "delegate.set": "Named a delegate",
   "delegate.remove": "Removed a delegate", "breakglass": "Emergency access (break-the-glass)",
   "breakglass.optout": "Changed the break-the-glass opt-out", "audit.query": "Read your access history",
+  "consent.list": "Read your consents", "consent.read": "Read one of your consents",
+  "consent.decide": "Checked what your consents allow",
 };
+// record.search is a read of the records list, or of one record's
+// metadata when it names a record; never of contents.
+const RECORD_LOOKUP = ["Looked at your records list", "Looked at a record's details"];
 
 // Why the ledger decided as it did, in words (the rule names of
 // internal/consent and internal/app).
@@ -48,6 +54,10 @@ const RULES = {
   "break-the-glass-not-eligible": "not entitled to emergency access",
   "sensitive-label-not-named": "the record is in a sensitive category you did not share",
   "expired": "your consent had expired", "not-yet-valid": "your consent was not yet valid", "invalid-request": "a malformed request",
+  "author": "they wrote the record", "named-in-consent": "the consent names them",
+  "requester": "they asked about their own access", "requester-organization": "their organization asked about its staff's access",
+  "not-authorized-for-consents": "not allowed to read your consents",
+  "not-authorized-for-records": "not allowed to read your records list",
 };
 // Third-person phrases for notifications: "Dr Who read your records".
 const DID = {
@@ -56,12 +66,26 @@ const DID = {
   "consent.update": "changed one of your consents", "consent.revoke": "revoked one of your consents",
   "delegate.set": "changed your delegates", "delegate.remove": "removed a delegate", "breakglass": "read your records in an emergency (break-the-glass)",
   "breakglass.optout": "changed your break-the-glass opt-out", "audit.query": "read your access history",
+  "consent.list": "read your consents", "consent.read": "read one of your consents",
+  "consent.decide": "checked what your consents allow", "record.search": "looked at your records list (not their contents)",
 };
 
 const TRIED = {
-  "record.read": "read your records", "record.search": "search your records", "record.update": "update a record",
+  "record.read": "read your records", "record.search": "look at your records list", "record.update": "update a record",
   "record.erase": "erase a record", "breakglass": "read your records in an emergency", "audit.query": "read your access history",
+  "consent.list": "read your consents", "consent.read": "read one of your consents",
+  "consent.decide": "check what your consents allow",
 };
+
+// Events that change what the consents and delegates views show, and
+// those that change the records view. Reads change nothing: reloading on
+// them would read again, and record another read, and so on.
+const CONSENT_CHANGES = /^(consent\.(grant|update|revoke)|delegate\.(set|remove)|breakglass\.optout)$/;
+const RECORD_CHANGES = /^record\.(create|update|erase)$/;
+// The reads the page itself makes as it shows things, and how the folded
+// line of the patient's own reads names them.
+const OWN_READS = { "audit.query": "this history", "consent.list": "the consents", "consent.read": "the consents",
+  "consent.decide": "the consents", "record.search": "the records list" };
 
 let session = null; // {id, patient, chainID, key, kind}
 let chainID = "";
@@ -130,12 +154,45 @@ async function signed(desc) {
   return { raw: concat(unsigned, sig), prepared: p };
 }
 
+// The hashes of the changes this tab submitted. Their events come back on
+// the live stream; the code that made a change reloads what it changed
+// itself, so the stream need not reload it again: every reload is a
+// signed read, recorded in the patient's history.
+const mine = new Set();
+
+async function txHash(raw) { return hexencode(new Uint8Array(await crypto.subtle.digest("SHA-256", raw))); }
+
 function submit(desc) {
   return serial(async () => {
     const { raw, prepared } = await signed(desc);
+    mine.add(await txHash(raw)); // before it is sent: its event may come back before the answer
     const res = await api("POST", "/v1/txs", { tx: b64encode(raw) });
     return { res, prepared };
   });
+}
+
+// query signs a read (consent.query, record.query) and posts it to path
+// with any other fields of the request; the node answers once the ledger
+// has permitted and recorded it.
+function query(desc, path, extra = {}) {
+  return serial(async () => {
+    const { raw } = await signed(desc);
+    return api("POST", path, { ...extra, tx: b64encode(raw) });
+  });
+}
+
+// coalesced wraps a loader so that calls while it runs do not start a
+// second read beside it, but one more after it: every caller's promise
+// settles after a read that began after the call.
+function coalesced(load) {
+  let running = null, again = false;
+  return function () {
+    if (running) { again = true; return running; }
+    running = (async () => {
+      try { do { again = false; await load(); } while (again); } finally { running = null; }
+    })();
+    return running;
+  };
 }
 
 // nameNode shows an actor id, replaced by the ledger's display name for
@@ -337,6 +394,8 @@ function lock() {
   closeStream();
   for (const v of Object.keys(loaded)) delete loaded[v];
   consentData = null;
+  recordData = null;
+  mine.clear();
   cursor = "";
   historyFilter = {};
   for (const id of ["timeline", "consent-list", "delegate-list", "records", "alerts", "notices"]) $(id).replaceChildren();
@@ -398,8 +457,8 @@ function localFilter(e) {
   const kind = $("f-kind").value;
   if ($("f-btg").checked && !(e.breakGlass || e.action === "breakglass")) return false;
   if (kind === "record" && !e.action.startsWith("record.") && e.action !== "breakglass") return false;
-  if (kind === "consent" && !/^(consent|delegate|breakglass\.optout)/.test(e.action)) return false;
-  if (kind === "audit" && e.action !== "audit.query") return false;
+  if (kind === "consent" && !CONSENT_CHANGES.test(e.action)) return false;
+  if (kind === "audit" && !/^(audit\.query|consent\.(list|read|decide))$/.test(e.action)) return false;
   return true;
 }
 
@@ -432,18 +491,28 @@ async function loadHistory(reset) {
   $("timeline-empty").hidden = $("timeline").children.length > 0 || !$("history-error").hidden;
 }
 
-function isSelfRead(e) { return e.action === "audit.query" && e.actor === session.id && e.decision === "permit"; }
+function isSelfRead(e) { return e.actor === session.id && e.decision === "permit" && Object.hasOwn(OWN_READS, e.action); }
 
-// addEvent puts an event in the timeline. Your own reads of the history,
-// one per page, stream or proof, are folded into one line per run so they
-// do not bury what others did.
+// selfReadTitle names a run of your own reads: "You read this history and
+// the consents (3 times)".
+function selfReadTitle(what, n) {
+  const names = [...new Set(what)];
+  const list = names.length > 1 ? names.slice(0, -1).join(", ") + " and " + names[names.length - 1] : names[0];
+  return "You read " + list + (n > 1 ? " (" + n + " times)" : "");
+}
+
+// addEvent puts an event in the timeline. Your own reads, one per page of
+// history, stream, proof, consents list or records list, are folded into
+// one line per run so they do not bury what others did.
 function addEvent(e, where, fresh) {
   const tl = $("timeline");
   const next = where === "append" ? tl.lastElementChild : tl.firstElementChild;
   if (isSelfRead(e) && next && next.classList.contains("self")) {
     const n = Number(next.dataset.count || 1) + 1;
+    const what = [...next.dataset.what.split("|"), OWN_READS[e.action]];
     next.dataset.count = String(n);
-    next.querySelector(".event-title").textContent = "You read this history (" + n + " times)";
+    next.dataset.what = what.join("|");
+    next.querySelector(".event-title").textContent = selfReadTitle(what, n);
     if (where === "prepend") {
       const t = next.querySelector("time");
       t.dateTime = e.time;
@@ -460,7 +529,7 @@ function eventItem(e, fresh) {
   const btg = isBreakGlass(e);
   const mine = e.actor === session.id;
   const selfRead = isSelfRead(e);
-  const title = ACTIONS[e.action] || e.action;
+  const title = e.action === "record.search" ? RECORD_LOOKUP[e.recordIds && e.recordIds.length ? 1 : 0] : ACTIONS[e.action] || e.action;
   const who = mine ? el("span", {}, "You") : nameNode(e.actor);
   const org = e.actorOrg ? nameNode(e.actorOrg) : null;
   const decision = e.decision === "permit" ? "Allowed" : "Denied";
@@ -473,8 +542,9 @@ function eventItem(e, fresh) {
   const cls = ["event", e.decision, btg && "breakglass", fresh && "fresh", selfRead && "self"].filter(Boolean).join(" ");
   const newBadge = fresh ? el("span", { class: "badge new" }, "New") : null;
   if (selfRead) {
-    return el("li", { class: cls, id: "event-" + e.seq, "data-seq": e.seq, "data-action": e.action, "data-decision": e.decision },
-      el("div", { class: "event-head" }, el("p", { class: "event-title muted" }, "You read this history"),
+    return el("li", { class: cls, id: "event-" + e.seq, "data-seq": e.seq, "data-action": e.action, "data-decision": e.decision,
+      "data-what": OWN_READS[e.action] },
+      el("div", { class: "event-head" }, el("p", { class: "event-title muted" }, selfReadTitle([OWN_READS[e.action]], 1)),
         el("time", { datetime: e.time }, when(e.time))));
   }
   return el("li", { class: cls, id: "event-" + e.seq, "data-seq": e.seq, "data-action": e.action, "data-decision": e.decision },
@@ -644,9 +714,17 @@ function onLive(e) {
     addEvent(e, "prepend", true);
     $("timeline-empty").hidden = true;
   }
-  if (/^(consent|delegate|breakglass\.optout)/.test(e.action)) {
+  // A change from elsewhere (another tab, a delegate, the CLI, the
+  // organization that wrote a record) reloads what it changed; one from
+  // this tab was reloaded by the code that made it.
+  const elsewhere = !(e.txHash && mine.has(e.txHash));
+  if (elsewhere && CONSENT_CHANGES.test(e.action)) {
     loaded.consents = loaded.delegates = false;
     reloadConsentsIfShown();
+  }
+  if (elsewhere && RECORD_CHANGES.test(e.action)) {
+    loaded.records = false;
+    reloadRecordsIfShown();
   }
   if (e.actor === session.id) return; // your own doing is no news
   announce(e);
@@ -655,7 +733,7 @@ function onLive(e) {
 async function announce(e) {
   const who = await displayName(e.actor);
   const org = e.actorOrg ? " of " + await displayName(e.actorOrg) : "";
-  const did = DID[e.action] || e.action;
+  const did = isBreakGlass(e) ? DID.breakglass : DID[e.action] || e.action;
   const purpose = e.purpose ? ", for " + (PURPOSE_NAMES[e.purpose] || e.purpose) : "";
   if (isBreakGlass(e)) {
     const box = el("div", { class: "alert", "data-seq": e.seq },
@@ -679,29 +757,37 @@ let consentData = null;
 function reloadConsentsIfShown() {
   // Never pull a confirmation away from under the patient's hand: the
   // list reloads when it is answered, or when the view is next opened.
-  if (document.querySelector(".confirming")) return;
+  if (document.querySelector("#view-consents .confirming, #view-delegates .confirming")) return;
   const v = location.hash.slice(1);
   if (v === "consents" || v === "delegates") { loaded.consents = loaded.delegates = true; loadConsents(); }
 }
 
-async function loadConsents() {
+// loadConsents reads the consents, delegations and opt-out with a signed
+// consent.query (POST /v1/consents/list): who a patient shares with is
+// itself a disclosure, so the ledger decides and records the read.
+const loadConsents = coalesced(async () => {
   if (!session) return;
+  const me = session;
   loaded.consents = loaded.delegates = true;
-  showError("consents-error", null);
-  showError("delegates-error", null);
   const views = [$("view-consents"), $("view-delegates")];
   for (const v of views) v.setAttribute("aria-busy", "true");
   try {
-    consentData = await api("GET", "/v1/patients/" + encodeURIComponent(session.patient) + "/consents");
+    const data = await query({ op: "consent.query", patient: me.patient }, "/v1/consents/list");
+    if (session !== me) return;
+    if (data.patient !== me.patient) throw new Error("The node answered with the consents of another patient.");
+    consentData = data;
+    showError("consents-error", null);
+    showError("delegates-error", null);
     renderConsents();
     renderDelegates();
   } catch (e) {
+    if (session !== me) return;
     showError("consents-error", e);
     showError("delegates-error", e);
   } finally {
     for (const v of views) v.removeAttribute("aria-busy");
   }
-}
+});
 
 function describeForm(f) {
   const who = f.actors.flatMap((a, i) => [i ? ", " : "", { id: "", org: "everyone in ", role: "everyone with role " }[a.kind],
@@ -891,39 +977,129 @@ async function onDelegateSubmit(ev) {
 
 // ---- records ----
 
-async function loadRecords() {
+let recordData = null;
+
+function reloadRecordsIfShown() {
+  // As with consents: never pull an erasure confirmation from under the
+  // patient's hand.
+  if (document.querySelector("#records .confirming")) return;
+  if (location.hash.slice(1) === "records") loadRecords();
+}
+
+// loadRecords reads the records list with a signed record.query (POST
+// /v1/records/list). It is metadata, never content, but a type, a label
+// or an author says much, so the ledger decides and records the read.
+const loadRecords = coalesced(async () => {
   if (!session) return;
-  showError("records-error", null);
+  const me = session;
+  loaded.records = true;
   const box = $("records");
-  box.replaceChildren(el("p", { class: "muted" }, "Loading…"));
-  let data;
+  if (!recordData) box.replaceChildren(el("p", { class: "muted" }, "Loading…"));
   $("view-records").setAttribute("aria-busy", "true");
   try {
-    data = await api("GET", "/v1/patients/" + encodeURIComponent(session.patient) + "/records");
+    const data = await query({ op: "record.query", patient: me.patient }, "/v1/records/list");
+    if (session !== me) return;
+    const records = (data && data.records) || [];
+    if (records.some((r) => r.patient !== me.patient)) throw new Error("The node answered with records of another patient.");
+    recordData = { records };
+    showError("records-error", null);
+    renderRecords();
   } catch (e) {
-    if (e.status === 404 && /no such endpoint/.test(e.message)) {
-      box.replaceChildren(el("p", { class: "empty", id: "records-unavailable" },
-        "Records are not available from this node yet. Your access history and consents work without them."));
-      return;
-    }
-    box.replaceChildren();
+    if (session !== me) return;
+    if (!recordData) box.replaceChildren();
     showError("records-error", e);
-    return;
   } finally {
     $("view-records").removeAttribute("aria-busy");
   }
-  const records = (data && data.records) || [];
-  if (records.length === 0) { box.replaceChildren(el("p", { class: "empty" }, "No records about you are on the ledger.")); return; }
-  const row = (r) => el("tr", { "data-record": r.id },
-    el("td", { "data-label": "Type" }, r.type, el("br"), el("code", { class: "small" }, r.id)),
-    el("td", { "data-label": "Date" }, when(r.updated || r.created)),
+});
+
+const SENSITIVE_NAMES = Object.fromEntries(SENSITIVE);
+
+function labelList(labels) {
+  if (!labels || labels.length === 0) return "—";
+  return labels.map((l) => (SENSITIVE_NAMES[l] ? SENSITIVE_NAMES[l] + " (" + l + ")" : l)).join(", ");
+}
+
+// Only the patient (or the organization that wrote a record) may erase
+// it; a delegate's request would be refused, so a delegate is not offered
+// one.
+function mayErase() { return session && session.id === session.patient; }
+
+function renderRecords() {
+  const box = $("records");
+  const own = mayErase();
+  const records = recordData.records.slice().sort((a, b) => String(b.updated || b.created).localeCompare(String(a.updated || a.created)));
+  if (records.length === 0) {
+    box.replaceChildren(el("p", { class: "empty" }, own ? "No records about you are on the ledger." : "No records about the patient are on the ledger."));
+    return;
+  }
+  const heads = ["Type", "Date", "Author", "Version", "Labels", "Status"].concat(own ? ["Erasure"] : []);
+  box.replaceChildren(el("table", {},
+    el("caption", { class: "muted small" }, records.length + (records.length === 1 ? " record" : " records") + ", newest first. " +
+      "Only their type, labels, dates and authors are on the ledger; the contents are encrypted. " +
+      "Reading this list is recorded in the access history." + (own ? "" : " Only the patient can ask for a record's erasure.")),
+    el("thead", {}, el("tr", {}, ...heads.map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, ...records.map((r) => recordRow(r, own)))));
+}
+
+function recordRow(r, own) {
+  const by = r.erasedBy ? [" by ", r.erasedBy === session.id ? "you" : nameNode(r.erasedBy)] : null;
+  const status = r.erased ? [el("span", { class: "badge inactive" }, "Erased"), by] : "Kept";
+  const date = [el("time", { datetime: r.updated || r.created }, when(r.updated || r.created)),
+    r.version > 1 && r.created ? [el("br"), el("span", { class: "muted small" }, "first written " + when(r.created))] : null];
+  const erase = own ? el("td", { "data-label": "Erasure" }, r.erased ? "—" : el("button", { type: "button", class: "danger secondary small",
+    "aria-label": "Request erasure of the " + r.type + " record " + r.id, onclick: (ev) => confirmErase(r, ev.currentTarget) }, "Request erasure")) : null;
+  return el("tr", { "data-record": r.id, class: r.erased ? "erased" : null },
+    el("td", { "data-label": "Type" }, el("strong", {}, r.type), el("br"), el("code", { class: "small" }, r.id)),
+    el("td", { "data-label": "Date" }, date),
     el("td", { "data-label": "Author" }, r.author ? nameNode(r.author) : "—", r.authorOrg ? [" · ", nameNode(r.authorOrg)] : null),
     el("td", { "data-label": "Version" }, String(r.version)),
-    el("td", { "data-label": "Labels" }, (r.labels || []).join(", ") || "—"),
-    el("td", { "data-label": "Status" }, r.erased ? el("span", { class: "badge inactive" }, "Erased") : "Kept"));
-  box.replaceChildren(el("table", {}, el("caption", { class: "muted small" }, records.length + " records, newest first. Only their type, labels and authors are on the ledger; the contents are encrypted."),
-    el("thead", {}, el("tr", {}, ...["Type", "Date", "Author", "Version", "Labels", "Status"].map((h) => el("th", { scope: "col" }, h)))),
-    el("tbody", {}, ...records.slice().sort((a, b) => String(b.updated || b.created).localeCompare(String(a.updated || a.created))).map(row))));
+    el("td", { "data-label": "Labels" }, labelList(r.labels)),
+    el("td", { "data-label": "Status" }, status),
+    erase);
+}
+
+// confirmErase asks, under the record's row, whether to erase it, with
+// what erasure means and an optional reason, before anything is signed.
+function confirmErase(r, button) {
+  const row = button.closest("tr");
+  const open = row.nextElementSibling;
+  if (open && open.classList.contains("confirm-row")) { open.querySelector("input").focus(); return; }
+  const id = "erase-" + r.id;
+  const reason = el("input", { type: "text", id: id + "-reason", name: "reason", maxlength: "256", autocomplete: "off",
+    "aria-describedby": id + "-what " + id + "-reason-help" });
+  const err = el("p", { class: "error", id: id + "-error", role: "alert", hidden: true });
+  const cancel = () => { panel.remove(); button.focus(); };
+  const no = el("button", { type: "button", class: "secondary", onclick: cancel }, "Keep it");
+  const yes = el("button", { type: "button", class: "danger", onclick: async () => {
+    showError(err.id, null);
+    no.disabled = true;
+    try {
+      const { res } = await busy(yes, () => {
+        yes.textContent = "Erasing…";
+        return submit({ op: "record.erase", record_id: r.id, reason: reason.value.trim() });
+      });
+      notice("The " + r.type + " record " + r.id + " is erased (block " + res.height + "). Every node deletes its contents.", { timeout: 15000 });
+      await loadRecords();
+      const tr = document.querySelector('#records tr[data-record="' + CSS.escape(r.id) + '"]');
+      if (tr) { tr.tabIndex = -1; tr.focus(); }
+    } catch (e) {
+      no.disabled = false;
+      showError(err.id, e);
+    }
+  } }, "Yes, erase it");
+  const panel = el("tr", { class: "confirm-row", "data-confirm": r.id }, el("td", { colspan: String(row.children.length) },
+    el("div", { class: "confirming", role: "group", "aria-labelledby": id + "-title",
+      onkeydown: (ev) => { if (ev.key === "Escape") cancel(); } },
+    el("p", { id: id + "-title" }, el("strong", {}, "Erase the " + r.type + " record " + r.id + "?")),
+    el("p", { id: id + "-what" }, "Every node deletes its encrypted contents and the key shares that open them: nobody, you included, " +
+      "can read it afterwards, and this cannot be undone. The ledger keeps that the record existed, who wrote it, and that you erased it."),
+    el("div", { class: "field" }, el("label", { for: id + "-reason" }, "Reason (optional)"), reason,
+      el("p", { class: "help", id: id + "-reason-help" }, "The reason stays on the ledger for good, where every node sees it: write nothing you would not want kept.")),
+    err,
+    el("div", { class: "actions" }, yes, no))));
+  row.after(panel);
+  reason.focus();
 }
 
 // ---- start ----

@@ -1,7 +1,8 @@
 // The parts of carechain's canonical encoding (internal/codec, internal/tx,
 // internal/consent) the page needs to check what the node prepared for it
 // to sign: the transaction envelope and the body of every message the
-// portal sends, consents and delegations included. See docs/portal.md.
+// portal sends, consents and delegations included, and the queries it
+// reads with. See docs/portal.md.
 
 const enc = new TextEncoder();
 
@@ -12,7 +13,7 @@ export const TX_VERSION = 1;
 export const TYPES = {
   "consent.grant": 10, "consent.update": 11, "consent.revoke": 12,
   "delegate.set": 13, "delegate.remove": 14, "breakglass.optout": 15,
-  "audit.query": 50,
+  "consent.query": 16, "record.erase": 32, "record.query": 33, "audit.query": 50,
 };
 
 export class Writer {
@@ -222,6 +223,13 @@ export function expectedBody(desc, body) {
     case "delegate.remove": w.string(desc.patient); w.string(desc.delegate); break;
     case "breakglass.optout": w.string(desc.patient); w.bool(!!desc.opt_out); break;
     case "audit.query": w.string(desc.patient); break;
+    // Fields a query or an erasure leaves out are empty strings in the
+    // body, as internal/tx encodes them, so the page signs exactly what it
+    // meant: a node cannot turn the list into one consent's read, nor the
+    // erasure of one record into that of another.
+    case "consent.query": w.string(desc.patient); w.string(desc.consent_id || ""); w.string(desc.requester || ""); break;
+    case "record.query": w.string(desc.patient || ""); w.string(desc.record_id || ""); break;
+    case "record.erase": w.string(desc.record_id || ""); w.string(desc.reason || ""); break;
     default: return null;
   }
   return w.done();
