@@ -329,7 +329,9 @@ func (c *Client) collectShares(ctx context.Context, chainID string, key *keyfile
 		if r.NotAsked {
 			continue
 		}
-		fault := func(reason string) { faults = append(faults, ShareFault{Validator: r.Validator, Index: r.Index, Reason: reason}) }
+		fault := func(reason string) {
+			faults = append(faults, ShareFault{Validator: r.Validator, Index: r.Index, Reason: reason})
+		}
 		if r.Error != "" {
 			fault(r.Error)
 			continue

@@ -125,7 +125,10 @@ func TestEveryAccessPathRecordsOneEvent(t *testing.T) {
 		_, err := c.Send(ctx, patient, &tx.SetDelegate{Delegation: consent.EncodeDelegation(d)})
 		return err
 	})
-	step("history read", 1, func() error { _, _, err := c.AuditHistory(ctx, guardian, patient.ID, client.HistoryFilter{}); return err })
+	step("history read", 1, func() error {
+		_, _, err := c.AuditHistory(ctx, guardian, patient.ID, client.HistoryFilter{})
+		return err
+	})
 	step("history read refused", 1, func() error {
 		_, _, err := c.AuditHistory(ctx, doctor, patient.ID, client.HistoryFilter{})
 		return denied(err)
