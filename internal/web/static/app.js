@@ -26,6 +26,7 @@ const SENSITIVE = [
   ["DVD", "Developmental disability"], ["EMOTDIS", "Emotional disturbance"], ["SPI", "Sensitive personal information"],
   ["TBOO", "Taboo"], ["R", "Restricted"], ["V", "Very restricted"],
 ];
+const SENSITIVE_NAMES = Object.fromEntries(SENSITIVE);
 const OPERATIONS = [
   ["grant", "Grant consents"], ["revoke", "Revoke consents"], ["manage-delegates", "Add or remove delegates"],
   ["opt-out", "Change the break-the-glass opt-out"], ["read-history", "Read this access history"],
@@ -795,8 +796,10 @@ function describeForm(f) {
   const parts = [];
   parts.push(f.purposes && f.purposes.length ? "for " + f.purposes.map((p) => PURPOSE_NAMES[p] || p).join(", ") : "for any purpose");
   parts.push(f.types && f.types.length ? "data: " + f.types.join(", ") : "all kinds of data");
-  const sens = (f.labels || []).filter((l) => SENSITIVE.some(([c]) => c === l));
-  if (!f.deny) parts.push(sens.length ? "including sensitive: " + sens.join(", ") : "no sensitive categories");
+  // A provision that names labels applies only to records carrying one of
+  // them (internal/consent): say so, rather than suggest it adds them.
+  if (f.labels && f.labels.length) parts.push("only records labelled " + labelList(f.labels));
+  else if (!f.deny) parts.push("no sensitive categories");
   if (f.from) parts.push("from " + dateOnly(f.from));
   if (f.until) parts.push("until " + dateOnly(f.until));
   return [f.deny ? "Deny " : "Permit ", ...(who.length ? who : ["everyone"]), "; " + parts.join("; ")];
@@ -1012,8 +1015,6 @@ const loadRecords = coalesced(async () => {
     $("view-records").removeAttribute("aria-busy");
   }
 });
-
-const SENSITIVE_NAMES = Object.fromEntries(SENSITIVE);
 
 function labelList(labels) {
   if (!labels || labels.length === 0) return "—";
