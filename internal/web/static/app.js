@@ -229,7 +229,7 @@ function el(tag, attrs = {}, ...children) {
     else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
     else e.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) e.append(c);
+  for (const c of children.flat(Infinity)) if (c !== null && c !== undefined && c !== false) e.append(c);
   return e;
 }
 
@@ -1053,7 +1053,7 @@ function recordRow(r, own) {
   return el("tr", { "data-record": r.id, class: r.erased ? "erased" : null },
     el("td", { "data-label": "Type" }, el("strong", {}, r.type), el("br"), el("code", { class: "small" }, r.id)),
     el("td", { "data-label": "Date" }, date),
-    el("td", { "data-label": "Author" }, r.author ? nameNode(r.author) : "—", r.authorOrg ? [" · ", nameNode(r.authorOrg)] : null),
+    el("td", { "data-label": "Author" }, r.author ? nameNode(r.author) : "—", r.authorOrg ? [el("br"), nameNode(r.authorOrg)] : null),
     el("td", { "data-label": "Version" }, String(r.version)),
     el("td", { "data-label": "Labels" }, labelList(r.labels)),
     el("td", { "data-label": "Status" }, status),
@@ -1119,6 +1119,8 @@ async function start() {
   $("more").addEventListener("click", () => loadHistory(false));
   $("consent-form").addEventListener("submit", onConsentSubmit);
   $("consent-cancel").addEventListener("click", resetConsentForm);
+  // An emptied form has nothing left to be wrong about.
+  $("consent-form").addEventListener("reset", () => showError("consent-form-error", null));
   $("btg-toggle").addEventListener("click", onOptOutToggle);
   $("delegate-form").addEventListener("submit", onDelegateSubmit);
   window.addEventListener("hashchange", route);

@@ -250,7 +250,7 @@ export function checkPrepared(p, desc, session) {
   const body = b64decode(p.body);
   const unsigned = b64decode(p.unsigned);
   const signBytes = b64decode(p.sign_bytes);
-  const fail = (why) => { throw new Error("The node prepared a transaction the page will not sign: " + why + "."); };
+  const fail = (why) => { throw new Error("The node prepared a transaction the page will not sign: " + why.replace(/\.$/, "") + "."); };
   if (p.chain_id !== session.chainID) fail("it is for chain " + p.chain_id + ", not " + session.chainID);
   if (p.signer !== session.id) fail("it names another signer");
   if (p.type !== TYPES[desc.op]) fail("it is not a " + desc.op);
