@@ -1,7 +1,6 @@
 package portal_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -61,20 +60,13 @@ func chromiumPath(t *testing.T) string {
 
 // recorder is a reverse proxy in front of the node that keeps every
 // request the page makes, URL and body, so a test can check what left the
-// browser at the wire. It can also slip extra events into the access
-// stream, for the events the ledger cannot produce yet.
+// browser at the wire.
 type recorder struct {
-	URL      string
-	upstream *url.URL
-	proxy    *httputil.ReverseProxy
+	URL   string
+	proxy *httputil.ReverseProxy
 
 	mu       sync.Mutex
 	requests []recorded
-	inject   []chan string
-	// records, when set, answers GET /v1/patients/{id}/records in the
-	// node's stead: the records endpoint is not built yet, and this is
-	// its contract.
-	records string
 	// tamper, when set, rewrites the node's answers to
 	// POST /v1/txs/prepare, as a node that lies to the page would.
 	tamper func(*client.PreparedTx)
@@ -91,8 +83,8 @@ func newRecorder(t *testing.T, upstream string) *recorder {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &recorder{upstream: u, proxy: httputil.NewSingleHostReverseProxy(u)}
-	r.proxy.FlushInterval = -1
+	r := &recorder{proxy: httputil.NewSingleHostReverseProxy(u)}
+	r.proxy.FlushInterval = -1 // the access stream's events pass at once
 	r.proxy.ModifyResponse = r.modify
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -124,100 +116,7 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		req.URL.Path = "/" + rest
 		req.URL.RawPath = ""
 	}
-	r.mu.Lock()
-	records := r.records
-	r.mu.Unlock()
-	if records != "" && strings.HasPrefix(req.URL.Path, "/v1/patients/") && strings.HasSuffix(req.URL.Path, "/records") {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, records)
-		return
-	}
-	if req.URL.Path == "/v1/audit/stream" {
-		r.stream(w, req)
-		return
-	}
 	r.proxy.ServeHTTP(w, req)
-}
-
-// stream relays the node's access stream line by line, and writes any
-// injected event between the node's events.
-func (r *recorder) stream(w http.ResponseWriter, req *http.Request) {
-	up, err := http.NewRequestWithContext(req.Context(), http.MethodGet, r.upstream.String()+req.URL.RequestURI(), nil)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	resp, err := http.DefaultClient.Do(up)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
-	defer resp.Body.Close()
-	for k, v := range resp.Header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(resp.StatusCode)
-	flusher := w.(http.Flusher)
-	flusher.Flush()
-	lines := make(chan string)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			case <-req.Context().Done():
-				return
-			}
-		}
-	}()
-	inject := make(chan string, 4)
-	r.mu.Lock()
-	r.inject = append(r.inject, inject)
-	r.mu.Unlock()
-	pending := false // inside a node event: do not interleave
-	for {
-		select {
-		case <-req.Context().Done():
-			return
-		case line, ok := <-lines:
-			if !ok {
-				return
-			}
-			fmt.Fprintln(w, line)
-			pending = line != ""
-			flusher.Flush()
-		case frame := <-inject:
-			if pending {
-				// Rare: wait for the node's event to end first.
-				for line := range lines {
-					fmt.Fprintln(w, line)
-					if line == "" {
-						break
-					}
-				}
-				pending = false
-			}
-			fmt.Fprint(w, frame)
-			flusher.Flush()
-		}
-	}
-}
-
-// injectEvent sends an SSE frame to every open access stream.
-func (r *recorder) injectEvent(t *testing.T, frame string) {
-	t.Helper()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.inject) == 0 {
-		t.Fatal("no access stream is open to inject into")
-	}
-	for _, ch := range r.inject {
-		select {
-		case ch <- frame:
-		default:
-		}
-	}
 }
 
 func (r *recorder) modify(resp *http.Response) error {
@@ -247,12 +146,6 @@ func (r *recorder) setTamper(f func(*client.PreparedTx)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.tamper = f
-}
-
-func (r *recorder) serveRecords(body string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.records = body
 }
 
 func (r *recorder) all() []recorded {
