@@ -34,6 +34,9 @@ type RecordWrite struct {
 	Labels       []string
 	Date         time.Time // the clinical date, if any
 	Resource     []byte    // the FHIR R4 JSON; it never leaves this process unencrypted
+	// OnBehalfOf names the practitioner or application an organization's
+	// key writes for; empty when the key's actor writes for itself.
+	OnBehalfOf string
 }
 
 // WrittenRecord is the result of WriteRecord.
@@ -100,7 +103,7 @@ func (c *Client) WriteRecord(ctx context.Context, key *keyfile.Key, w RecordWrit
 	set := records.CustodySetHash(vals)
 	msg := &tx.PutRecord{Patient: ad.Patient, RecordID: ad.RecordID, Version: ad.Version, ResourceType: w.ResourceType,
 		Labels: tx.SortLabels(w.Labels), Size: uint64(len(ct)), BlobHash: blobHash[:],
-		Anchor: keyshare.NewAnchor(ad, ct, commits).Encode(), Custodians: set[:]}
+		Anchor: keyshare.NewAnchor(ad, ct, commits).Encode(), Custodians: set[:], OnBehalfOf: w.OnBehalfOf}
 	if !w.Date.IsZero() {
 		msg.Date = w.Date.Unix()
 	}
@@ -221,19 +224,62 @@ var errErased = tx.CodeErased
 // and the ciphertext, checked against its anchored hash, is decrypted
 // here. A denial is an *Error with code access_denied.
 func (c *Client) ReadRecord(ctx context.Context, key *keyfile.Key, id string, version uint64, purpose string, breakGlass bool) (*RecordRead, error) {
+	out, err := c.ReadRecords(ctx, key, ReadRequest{Records: []tx.RecordRef{{ID: id, Version: version}}, Purpose: purpose, BreakGlass: breakGlass})
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// ReadRequest names records of one patient to read in one access.
+type ReadRequest struct {
+	Records    []tx.RecordRef // versions 0 mean the latest
+	Purpose    string
+	BreakGlass bool
+	// OnBehalfOf names the practitioner or application of key's
+	// organization the read is for: consent decides on it and the audit
+	// names it, and the shares come sealed to key.
+	OnBehalfOf string
+}
+
+// ReadRecords reads several records of one patient under a single access
+// decision (one audit event; permitted only if every record is), in the
+// order asked. Each is proven, decrypted and checked as in ReadRecord.
+func (c *Client) ReadRecords(ctx context.Context, key *keyfile.Key, req ReadRequest) ([]*RecordRead, error) {
+	if len(req.Records) == 0 {
+		return nil, errors.New("read records: name at least one")
+	}
 	chainID, err := c.ChainID(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rec, v, err := c.provenRecord(ctx, id, version)
-	if err != nil {
-		return nil, err
+	type proven struct {
+		rec *records.Record
+		v   *records.Version
 	}
-	if rec.Erased {
-		return nil, &Error{HTTPStatus: http.StatusGone, Code: uint32(errErased), Name: errErased.String(),
-			Message: fmt.Sprintf("record %s was erased at height %d", id, rec.ErasedAt)}
+	got := make([]proven, len(req.Records))
+	refs := make([]tx.RecordRef, 0, len(req.Records))
+	for i, ref := range req.Records {
+		rec, v, err := c.provenRecord(ctx, ref.ID, ref.Version)
+		if err != nil {
+			return nil, err
+		}
+		if rec.Erased {
+			return nil, &Error{HTTPStatus: http.StatusGone, Code: uint32(errErased), Name: errErased.String(),
+				Message: fmt.Sprintf("record %s was erased at height %d", ref.ID, rec.ErasedAt)}
+		}
+		if i > 0 && rec.Patient != got[0].rec.Patient {
+			return nil, fmt.Errorf("records %s and %s belong to different patients: read them apart", got[0].rec.ID, rec.ID)
+		}
+		got[i] = proven{rec, v}
+		refs = append(refs, tx.RecordRef{ID: ref.ID, Version: v.Version})
 	}
-	res, err := c.Send(ctx, key, &tx.AccessRecords{Patient: rec.Patient, Records: []tx.RecordRef{{ID: id, Version: v.Version}}, Purpose: purpose, BreakGlass: breakGlass})
+	slices.SortFunc(refs, func(a, b tx.RecordRef) int { return strings.Compare(a.ID, b.ID) })
+	if len(slices.CompactFunc(slices.Clone(refs), func(a, b tx.RecordRef) bool { return a.ID == b.ID })) != len(refs) {
+		return nil, errors.New("read records: a record is named twice")
+	}
+	res, err := c.Send(ctx, key, &tx.AccessRecords{Patient: got[0].rec.Patient, Records: refs, Purpose: req.Purpose,
+		BreakGlass: req.BreakGlass, OnBehalfOf: req.OnBehalfOf})
 	if err != nil {
 		return nil, err
 	}
@@ -241,10 +287,14 @@ func (c *Client) ReadRecord(ctx context.Context, key *keyfile.Key, id string, ve
 	if err != nil {
 		return nil, err
 	}
-	out := &RecordRead{ID: id, Version: v.Version, Patient: rec.Patient, Type: v.ResourceType, AuditSeq: seq}
-	out.Resource, out.BadShares, err = c.openRecord(ctx, chainID, key, v, seq)
-	if err != nil {
-		return nil, err
+	out := make([]*RecordRead, len(got))
+	for i, p := range got {
+		r := &RecordRead{ID: p.rec.ID, Version: p.v.Version, Patient: p.rec.Patient, Type: p.v.ResourceType, AuditSeq: seq}
+		r.Resource, r.BadShares, err = c.openRecord(ctx, chainID, key, p.v, seq)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = r
 	}
 	return out, nil
 }
@@ -322,7 +372,13 @@ func auditSeq(res *TxResult) (uint64, error) {
 // EraseRecord erases a record: every node deletes its ciphertext and key
 // shares once the block commits.
 func (c *Client) EraseRecord(ctx context.Context, key *keyfile.Key, id, reason string) (*TxResult, error) {
-	return c.Send(ctx, key, &tx.EraseRecord{RecordID: id, Reason: reason})
+	return c.EraseRecordFor(ctx, key, id, reason, "")
+}
+
+// EraseRecordFor erases a record as key's organization on behalf of one of
+// its practitioners or applications, whom the audit names.
+func (c *Client) EraseRecordFor(ctx context.Context, key *keyfile.Key, id, reason, member string) (*TxResult, error) {
+	return c.Send(ctx, key, &tx.EraseRecord{RecordID: id, Reason: reason, OnBehalfOf: member})
 }
 
 // Record reads what the ledger holds about a record and its versions.

@@ -150,7 +150,9 @@ func (s *Service) Release(ctx context.Context, recordID string, version uint64, 
 	if err != nil || index >= len(b.Shares) {
 		return keyshare.SealedShare{}, fmt.Errorf("custody blob of %s v%d is not usable: %v", recordID, v.Version, err)
 	}
-	reader, err := identity.Get(snap, ev.Actor)
+	// The recipient, not the actor, when an organization signed the access
+	// for one of its members: its gateway holds the key that opens shares.
+	reader, err := identity.Get(snap, ev.ReleaseTo())
 	if err != nil {
 		return keyshare.SealedShare{}, err
 	}

@@ -75,6 +75,10 @@ func sampleMsgs(t testing.TB) map[string]tx.Msg {
 		"add-validator":      &tx.SetValidator{Name: "node4", PubKey: bytes.Repeat([]byte{4}, 32), Power: 10, HPKEKey: org.hpke, API: "https://node4.example.org"},
 		"remove-validator":   &tx.SetValidator{PubKey: bytes.Repeat([]byte{4}, 32)},
 		"erase-record":       &tx.EraseRecord{RecordID: "rcexample", Reason: "entered in error"},
+		"put-record-for-member": &tx.PutRecord{Patient: patient.id(), RecordID: "rcexample", Version: 2, ResourceType: "Observation",
+			Size: 10, BlobHash: bytes.Repeat([]byte{7}, 32), Anchor: []byte{1}, Custodians: bytes.Repeat([]byte{9}, 32), OnBehalfOf: doc.id()},
+		"access-records-for-member": &tx.AccessRecords{Patient: patient.id(), Purpose: "TREAT", Records: []tx.RecordRef{{ID: "rca"}}, OnBehalfOf: doc.id()},
+		"erase-record-for-member":   &tx.EraseRecord{RecordID: "rcexample", OnBehalfOf: doc.id()},
 	}
 }
 
