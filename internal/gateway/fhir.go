@@ -7,6 +7,7 @@ import (
 
 	"github.com/carechain/carechain/internal/fhir"
 	"github.com/carechain/carechain/internal/identity"
+	"github.com/carechain/carechain/internal/keyfile"
 	"github.com/carechain/carechain/internal/smart"
 	"github.com/carechain/carechain/internal/tx"
 )
@@ -20,6 +21,14 @@ type FHIRConfig struct {
 	TokenKey []byte
 	// Version is reported in the CapabilityStatement.
 	Version string
+	// OrgKey is the key of the organization this gateway acts for
+	// (gateway.org_key in carechain.toml). With it, /fhir stores and reads
+	// records: the gateway signs as the organization, naming the SMART
+	// client in the audit. Without it, /fhir has no resources.
+	OrgKey *keyfile.Key
+	// APIURL is where the gateway's own native API is reached; the
+	// organization agent uses it only as the base of in-process requests.
+	APIURL string
 }
 
 // EnableFHIR mounts, in the handler Handler returns from then on,
@@ -37,6 +46,13 @@ func (g *Gateway) EnableFHIR(cfg FHIRConfig) error {
 	}
 	g.smart = s
 	g.fhir = fhir.New(fhir.Config{BaseURL: s.FHIRBaseURL(), TokenURL: s.TokenURL(), Auth: s, Version: cfg.Version, Started: time.Now()})
+	if cfg.OrgKey != nil {
+		base := cfg.APIURL
+		if base == "" {
+			base = cfg.BaseURL
+		}
+		g.actFor(cfg.OrgKey, base)
+	}
 	return nil
 }
 

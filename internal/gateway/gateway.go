@@ -56,6 +56,9 @@ type Gateway struct {
 	// EnableFHIR has run.
 	smart *smart.Server
 	fhir  *fhir.Server
+	// org is the organization the gateway acts for on /fhir; nil unless
+	// the node is configured with its key.
+	org *orgAgent
 }
 
 // New returns a gateway over a started node and its committed state.

@@ -51,12 +51,29 @@ func FreeBasePort() (int, error) {
 // test ends, and returns once it has committed its first block.
 func Start(tb testing.TB, home, chainID string) *node.Node {
 	tb.Helper()
+	return StartWith(tb, home, chainID, nil)
+}
+
+// StartWith is Start with a chance to change the node's carechain.toml
+// between init and start.
+func StartWith(tb testing.TB, home, chainID string, configure func(cfg *node.Config)) *node.Node {
+	tb.Helper()
 	base, err := FreeBasePort()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	if _, err := node.Init(home, chainID, base); err != nil {
 		tb.Fatal(err)
+	}
+	if configure != nil {
+		cfg, err := node.LoadConfig(home)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		configure(&cfg)
+		if err := node.SaveConfig(home, cfg); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	n, err := node.Start(home, node.Options{NoMetrics: true, Registerer: prometheus.NewRegistry()})
 	if err != nil {
