@@ -45,6 +45,32 @@ func (r Resource) Marshal() []byte {
 	return bytes.TrimRight(buf.Bytes(), "\n")
 }
 
+// WithoutServerMeta returns a shallow copy of the resource without what a
+// server assigns: id, meta.versionId and meta.lastUpdated (and meta if
+// nothing else is left in it). It is what a record stores, and what a
+// resource read back is compared on.
+func (r Resource) WithoutServerMeta() Resource {
+	c := Resource{}
+	for k, v := range r {
+		c[k] = v
+	}
+	delete(c, "id")
+	if meta, ok := c["meta"].(map[string]any); ok {
+		m := map[string]any{}
+		for k, v := range meta {
+			if k != "versionId" && k != "lastUpdated" {
+				m[k] = v
+			}
+		}
+		if len(m) == 0 {
+			delete(c, "meta")
+		} else {
+			c["meta"] = m
+		}
+	}
+	return c
+}
+
 // LedgerPatient returns the ledger patient a Patient resource names with
 // PatientIdentifierSystem, or "".
 func (r Resource) LedgerPatient() string {

@@ -249,27 +249,7 @@ func ledgerPatient(snap kv.Reader, res fhir.Resource, pending map[string]string)
 
 // stored is the resource as it is encrypted: without the id and the
 // version's meta, which the ledger supplies on every read.
-func stored(res fhir.Resource) []byte {
-	c := fhir.Resource{}
-	for k, v := range res {
-		c[k] = v
-	}
-	delete(c, "id")
-	if meta, ok := c["meta"].(map[string]any); ok {
-		m := map[string]any{}
-		for k, v := range meta {
-			if k != "versionId" && k != "lastUpdated" {
-				m[k] = v
-			}
-		}
-		if len(m) == 0 {
-			delete(c, "meta")
-		} else {
-			c["meta"] = m
-		}
-	}
-	return c.Marshal()
-}
+func stored(res fhir.Resource) []byte { return res.WithoutServerMeta().Marshal() }
 
 // write stores res as a new record (recordID empty) or a new version. The
 // caller holds g.org.mu.

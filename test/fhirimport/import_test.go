@@ -150,25 +150,6 @@ func expected(t *testing.T, b cli.ImportedBundle) map[string]fhir.Resource {
 	return out
 }
 
-// comparable is a resource without what the server assigns (id,
-// meta.versionId, meta.lastUpdated), as canonical JSON.
-func comparable(r fhir.Resource) string {
-	c := fhir.Resource{}
-	for k, v := range r {
-		c[k] = v
-	}
-	delete(c, "id")
-	if meta, ok := c["meta"].(map[string]any); ok {
-		m := map[string]any{}
-		for k, v := range meta {
-			if k != "versionId" && k != "lastUpdated" {
-				m[k] = v
-			}
-		}
-		c["meta"] = m
-		if len(m) == 0 {
-			delete(c, "meta")
-		}
-	}
-	return string(c.Marshal())
-}
+// comparable is a resource without what the server assigns, as canonical
+// JSON.
+func comparable(r fhir.Resource) string { return string(r.WithoutServerMeta().Marshal()) }
