@@ -25,6 +25,7 @@ import (
 // organization, with a practitioner of it and a patient.
 type fhirNet struct {
 	n        *node.Node
+	home     string
 	c        *client.Client
 	admin    *keyfile.Key
 	org      *keyfile.Key
@@ -33,7 +34,7 @@ type fhirNet struct {
 	fhirBase string
 }
 
-func startFHIRNet(t *testing.T) *fhirNet {
+func startFHIRNet(t *testing.T, logs io.Writer) *fhirNet {
 	t.Helper()
 	home := filepath.Join(t.TempDir(), "node")
 	org, err := keyfile.Generate()
@@ -45,7 +46,7 @@ func startFHIRNet(t *testing.T) *fhirNet {
 			t.Fatal(err)
 		}
 		cfg.Gateway.OrgKey = "org.key.json"
-	})
+	}, logs)
 	c := client.New(n.APIURL)
 	admin, err := keyfile.Load(filepath.Join(home, node.AdminKeyFile))
 	if err != nil {
@@ -54,7 +55,7 @@ func startFHIRNet(t *testing.T) *fhirNet {
 	if _, err := c.Send(context.Background(), admin, tx.NewRegistration("gateway-test", tx.KindOrganization, "General", "", org.Sign, org.HPKEPublic())); err != nil {
 		t.Fatal(err)
 	}
-	return &fhirNet{n: n, c: c, admin: admin, org: org, doctor: register(t, c, tx.KindPractitioner, org),
+	return &fhirNet{n: n, home: home, c: c, admin: admin, org: org, doctor: register(t, c, tx.KindPractitioner, org),
 		patient: register(t, c, tx.KindPatient, nil), fhirBase: n.APIURL + "/fhir"}
 }
 
@@ -180,7 +181,7 @@ func withoutMeta(v any) string {
 // delete. The ledger names the practitioner as actor and the
 // organization as the key-share recipient.
 func TestFHIRRecordLifecycle(t *testing.T) {
-	f := startFHIRNet(t)
+	f := startFHIRNet(t, nil)
 	tok := f.token(t, f.doctor, "system/*.cruds", "TREAT")
 
 	pat := f.do(t, "POST", "/Patient", tok, patientResource(f.patient.ID))

@@ -5,6 +5,7 @@ package nodetest
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strconv"
 	"testing"
@@ -51,12 +52,13 @@ func FreeBasePort() (int, error) {
 // test ends, and returns once it has committed its first block.
 func Start(tb testing.TB, home, chainID string) *node.Node {
 	tb.Helper()
-	return StartWith(tb, home, chainID, nil)
+	return StartWith(tb, home, chainID, nil, nil)
 }
 
 // StartWith is Start with a chance to change the node's carechain.toml
-// between init and start.
-func StartWith(tb testing.TB, home, chainID string, configure func(cfg *node.Config)) *node.Node {
+// between init and start, and a writer for the node's logs (nil discards
+// them).
+func StartWith(tb testing.TB, home, chainID string, configure func(cfg *node.Config), logs io.Writer) *node.Node {
 	tb.Helper()
 	base, err := FreeBasePort()
 	if err != nil {
@@ -75,7 +77,7 @@ func StartWith(tb testing.TB, home, chainID string, configure func(cfg *node.Con
 			tb.Fatal(err)
 		}
 	}
-	n, err := node.Start(home, node.Options{NoMetrics: true, Registerer: prometheus.NewRegistry()})
+	n, err := node.Start(home, node.Options{NoMetrics: true, Registerer: prometheus.NewRegistry(), LogOutput: logs})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -41,7 +41,7 @@ func TestImportSyntheaAndReadBack(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg.Gateway.OrgKey = "org.key.json"
-	})
+	}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	c := client.New(n.APIURL)
