@@ -54,6 +54,7 @@ func (g *Gateway) EnableFHIR(cfg FHIRConfig) error {
 		}
 		g.actFor(cfg.OrgKey, base)
 	}
+	g.registerConsents()
 	return nil
 }
 
