@@ -36,27 +36,10 @@ type fhirNet struct {
 
 func startFHIRNet(t *testing.T, logs io.Writer) *fhirNet {
 	t.Helper()
-	home := filepath.Join(t.TempDir(), "node")
-	org, err := keyfile.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := nodetest.StartWith(t, home, "gateway-test", func(cfg *node.Config) {
-		if err := org.Save(filepath.Join(home, "org.key.json")); err != nil {
-			t.Fatal(err)
-		}
-		cfg.Gateway.OrgKey = "org.key.json"
-	}, logs)
-	c := client.New(n.APIURL)
-	admin, err := keyfile.Load(filepath.Join(home, node.AdminKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Send(context.Background(), admin, tx.NewRegistration("gateway-test", tx.KindOrganization, "General", "", org.Sign, org.HPKEPublic())); err != nil {
-		t.Fatal(err)
-	}
-	return &fhirNet{n: n, home: home, c: c, admin: admin, org: org, doctor: register(t, c, tx.KindPractitioner, org),
-		patient: register(t, c, tx.KindPatient, nil), fhirBase: n.APIURL + "/fhir"}
+	o := nodetest.StartOrg(t, filepath.Join(t.TempDir(), "node"), "gateway-test", logs)
+	c := client.New(o.Node.APIURL)
+	return &fhirNet{n: o.Node, home: o.Home, c: c, admin: o.Admin, org: o.Org, doctor: register(t, c, tx.KindPractitioner, o.Org),
+		patient: register(t, c, tx.KindPatient, nil), fhirBase: o.Node.APIURL + "/fhir"}
 }
 
 func (f *fhirNet) token(t *testing.T, key *keyfile.Key, scope, purpose string) string {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -14,7 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/carechain/carechain/client"
+	"github.com/carechain/carechain/internal/keyfile"
 	"github.com/carechain/carechain/internal/node"
+	"github.com/carechain/carechain/internal/tx"
 )
 
 // FreeBasePort returns P such that P, P+1 and P+2 are free on 127.0.0.1:
@@ -93,4 +96,40 @@ func StartWith(tb testing.TB, home, chainID string, configure func(cfg *node.Con
 		}
 		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
 	}
+}
+
+// Org is a started node whose FHIR gateway acts for an organization, with
+// the keys a test needs.
+type Org struct {
+	Node  *node.Node
+	Home  string
+	Admin *keyfile.Key // the consortium admin
+	Org   *keyfile.Key // the organization the gateway acts for, registered
+}
+
+// StartOrg starts a single-validator node whose gateway acts for a new
+// organization (gateway.org_key), registers that organization with the
+// admin key, and returns once it is on the ledger. logs receives the
+// node's logs (nil discards them).
+func StartOrg(tb testing.TB, home, chainID string, logs io.Writer) *Org {
+	tb.Helper()
+	org, err := keyfile.Generate()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := StartWith(tb, home, chainID, func(cfg *node.Config) {
+		if err := org.Save(filepath.Join(home, "org.key.json")); err != nil {
+			tb.Fatal(err)
+		}
+		cfg.Gateway.OrgKey = "org.key.json"
+	}, logs)
+	admin, err := keyfile.Load(filepath.Join(home, node.AdminKeyFile))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	reg := tx.NewRegistration(chainID, tx.KindOrganization, "Test Hospital", "", org.Sign, org.HPKEPublic())
+	if _, err := client.New(n.APIURL).Send(context.Background(), admin, reg); err != nil {
+		tb.Fatal(err)
+	}
+	return &Org{Node: n, Home: home, Admin: admin, Org: org}
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/carechain/carechain/internal/cli"
 	"github.com/carechain/carechain/internal/fhir"
 	"github.com/carechain/carechain/internal/keyfile"
-	"github.com/carechain/carechain/internal/node"
 	"github.com/carechain/carechain/internal/nodetest"
 	"github.com/carechain/carechain/internal/tx"
 )
@@ -31,27 +30,11 @@ func TestImportSyntheaAndReadBack(t *testing.T) {
 	if len(files) == 0 {
 		t.Skipf("no Synthea bundles in %s (the shared test data is absent)", syntheaDir)
 	}
-	home := filepath.Join(t.TempDir(), "node")
-	org, err := keyfile.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := nodetest.StartWith(t, home, "import-test", func(cfg *node.Config) {
-		if err := org.Save(filepath.Join(home, "org.key.json")); err != nil {
-			t.Fatal(err)
-		}
-		cfg.Gateway.OrgKey = "org.key.json"
-	}, nil)
+	o := nodetest.StartOrg(t, filepath.Join(t.TempDir(), "node"), "import-test", nil)
+	n, org := o.Node, o.Org
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	c := client.New(n.APIURL)
-	admin, err := keyfile.Load(filepath.Join(home, node.AdminKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Send(ctx, admin, tx.NewRegistration("import-test", tx.KindOrganization, "Synthea General", "", org.Sign, org.HPKEPublic())); err != nil {
-		t.Fatal(err)
-	}
 	app, err := keyfile.Generate()
 	if err != nil {
 		t.Fatal(err)

@@ -25,7 +25,6 @@ import (
 
 	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/keyfile"
-	"github.com/carechain/carechain/internal/node"
 	"github.com/carechain/carechain/internal/nodetest"
 	"github.com/carechain/carechain/internal/tx"
 )
@@ -38,31 +37,17 @@ func TestFHIRKitClient(t *testing.T) {
 	if _, err := os.Stat(filepath.Join("node_modules", "fhir-kit-client")); err != nil {
 		t.Skip("fhir-kit-client is not installed: run `npm ci` in test/fhirkit")
 	}
-	home := filepath.Join(t.TempDir(), "node")
-	org, err := keyfile.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := nodetest.StartWith(t, home, "fhirkit-test", func(cfg *node.Config) {
-		if err := org.Save(filepath.Join(home, "org.key.json")); err != nil {
-			t.Fatal(err)
-		}
-		cfg.Gateway.OrgKey = "org.key.json"
-	}, nil)
+	o := nodetest.StartOrg(t, filepath.Join(t.TempDir(), "node"), "fhirkit-test", nil)
+	n, org := o.Node, o.Org
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c := client.New(n.APIURL)
-	admin, err := keyfile.Load(filepath.Join(home, node.AdminKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
 	app, _ := keyfile.Generate()
 	patient, _ := keyfile.Generate()
 	for _, s := range []struct {
 		by *keyfile.Key
 		m  tx.Msg
 	}{
-		{admin, tx.NewRegistration("fhirkit-test", tx.KindOrganization, "Outside General", "", org.Sign, org.HPKEPublic())},
 		{org, tx.NewRegistration("fhirkit-test", tx.KindApplication, "EHR", org.ID, app.Sign, app.HPKEPublic())},
 		{patient, tx.NewRegistration("fhirkit-test", tx.KindPatient, "", "", patient.Sign, patient.HPKEPublic())},
 	} {
