@@ -271,9 +271,8 @@ func (g *Gateway) shares(w http.ResponseWriter, r *http.Request) {
 				out[i].Error = "no gateway configured for this validator"
 				return
 			}
-			var res client.ReleasedShare
-			path := fmt.Sprintf("/v1/records/%s/versions/%d/share?event=%d", id, version, seq)
-			if err := g.peerClient(api).Get(ctx, path, &res); err != nil {
+			res, err := g.peerShare(ctx, api, id, version, seq)
+			if err != nil {
 				out[i].Error = err.Error()
 				return
 			}
@@ -282,6 +281,28 @@ func (g *Gateway) shares(w http.ResponseWriter, r *http.Request) {
 	}
 	wg.Wait()
 	writeJSON(w, http.StatusOK, client.ReleasedShares{Shares: out})
+}
+
+// peerShare asks a peer custodian for its share. The access was committed
+// on this node, but a peer may not have committed that block yet and says
+// the event is not in its log: it is asked again until it has (or
+// shareTimeout ends), since a block commits on every honest validator
+// within moments. There is no event to await across nodes, so it polls.
+func (g *Gateway) peerShare(ctx context.Context, api, id string, version, seq uint64) (client.ReleasedShare, error) {
+	path := fmt.Sprintf("/v1/records/%s/versions/%d/share?event=%d", id, version, seq)
+	for {
+		var res client.ReleasedShare
+		err := g.peerClient(api).Get(ctx, path, &res)
+		var ce *client.Error
+		if err == nil || !errors.As(err, &ce) || ce.HTTPStatus != http.StatusNotFound || !strings.Contains(ce.Message, custody.NotYetCommitted) {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return res, err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // blob serves a custody blob: to a reader whose committed access permits
