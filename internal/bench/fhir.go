@@ -64,15 +64,11 @@ func RunFHIR(ctx context.Context, opt FHIROptions) (*FHIRResult, error) {
 	if opt.Duration > 4*time.Minute {
 		return nil, fmt.Errorf("a FHIR phase may last at most 4 minutes: one access token serves it")
 	}
-	dir, cleanup, err := workDir(opt.Dir)
+	dir, progress, cleanup, err := prepare(opt.Dir, opt.Progress)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	progress := opt.Progress
-	if progress == nil {
-		progress = io.Discard
-	}
 	members, err := node.Testnet(dir, "carechain-bench", opt.Validators, opt.BasePort)
 	if err != nil {
 		return nil, err
