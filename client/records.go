@@ -62,13 +62,13 @@ func (c *Client) WriteRecord(ctx context.Context, key *keyfile.Key, w RecordWrit
 	if err != nil {
 		return nil, err
 	}
-	n, err := c.Nonce(ctx, key.ID)
+	n, err := c.nextNonce(ctx, key.ID)
 	if err != nil {
 		return nil, err
 	}
 	ad := keyshare.AssociatedData{RecordID: w.RecordID, Version: 1, Patient: w.Patient}
 	if w.RecordID == "" {
-		ad.RecordID = tx.RecordID(key.ID, n.Next)
+		ad.RecordID = tx.RecordID(key.ID, n)
 	} else {
 		rec, _, err := c.provenRecord(ctx, w.RecordID, 0)
 		if err != nil {
@@ -108,7 +108,7 @@ func (c *Client) WriteRecord(ctx context.Context, key *keyfile.Key, w RecordWrit
 		msg.Date = w.Date.Unix()
 	}
 	var res TxResult
-	up := RecordUpload{Tx: tx.Build(chainID, key.ID, n.Next, msg, key.Sign), Blob: encoded}
+	up := RecordUpload{Tx: tx.Build(chainID, key.ID, n, msg, key.Sign), Blob: encoded}
 	if err := c.do(ctx, http.MethodPost, "/v1/records", up, &res); err != nil {
 		return nil, err
 	}

@@ -20,9 +20,9 @@ func (c *Client) SendAs(ctx context.Context, signer string, key *keyfile.Key, m 
 	if err != nil {
 		return nil, err
 	}
-	n, err := c.Nonce(ctx, signer)
+	n, err := c.nextNonce(ctx, signer)
 	if err != nil {
 		return nil, err
 	}
-	return c.Submit(ctx, tx.Build(chainID, signer, n.Next, m, key.Sign), WaitCommit)
+	return c.Submit(ctx, tx.Build(chainID, signer, n, m, key.Sign), WaitCommit)
 }

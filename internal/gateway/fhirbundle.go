@@ -32,8 +32,8 @@ type txEntry struct {
 // All entries are checked before anything is written: resource types,
 // scopes, and each entry's patient. References between entries by fullUrl
 // (urn:uuid:…) are rewritten to the ids the entries will get, which are
-// known beforehand: the organization's transactions are serialized and a
-// new record's id derives from its signer and nonce.
+// known beforehand: the Bundle holds the organization's transactions to
+// itself and a new record's id derives from its signer and nonce.
 //
 // The writes are then consecutive ledger transactions. If one fails, the
 // records already written are erased again (their ciphertext and shares
@@ -53,17 +53,20 @@ func (g *Gateway) fhirTransaction(w http.ResponseWriter, r *http.Request, c call
 		return ferr
 	}
 
-	g.org.mu.Lock()
-	defer g.org.mu.Unlock()
 	ctx := r.Context()
-	n, err := g.org.c.Nonce(ctx, g.org.key.ID)
+	done, err := g.org.begin(ctx, true)
+	if err != nil {
+		return clientError(err)
+	}
+	defer done()
+	n, err := g.org.peek(ctx)
 	if err != nil {
 		return clientError(err)
 	}
 	ids := map[string]string{}
 	for i := range entries {
 		e := &entries[i]
-		e.id = tx.RecordID(g.org.key.ID, n.Next+uint64(i))
+		e.id = tx.RecordID(g.org.key.ID, n+uint64(i))
 		if e.fullURL != "" {
 			ids[e.fullURL] = e.res.Type() + "/" + e.id
 		}

@@ -30,14 +30,160 @@ var RecordTypes = []string{"AllergyIntolerance", "CarePlan", "CareTeam", "Claim"
 // orgAgent is the organization a gateway acts for: it holds the
 // organization's keys, signs its record transactions naming the SMART
 // client as the member acted for, and opens the shares released to it.
+//
+// Its transactions are pipelined: nonces are handed out here rather than
+// read from committed state, and must reach the mempool in order, so an
+// operation holds the slot from taking its nonce until its transaction is
+// admitted (or refused) and then waits for its block without it. A
+// transaction Bundle keeps the slot for all its writes, whose ids it
+// computed from consecutive nonces.
 type orgAgent struct {
-	key *keyfile.Key
-	// mu serializes the organization's transactions: each takes its nonce
-	// from committed state and waits for its block, so two at once would
-	// collide on a nonce. It also keeps a transaction Bundle's writes
-	// consecutive, which is what lets it know their ids beforehand.
-	mu sync.Mutex
-	c  *client.Client
+	key  *keyfile.Key
+	c    *client.Client
+	slot chan struct{}
+
+	mu      sync.Mutex
+	next    uint64 // the next nonce to hand out; 0: ask the node
+	pending uint64 // handed out, not yet admitted or refused; 0: none
+	release func() // frees the current holder's slot, unless it is exclusive
+	holder  uint64 // the operation holding the slot (a count of begin calls)
+	ops     uint64
+}
+
+func newOrgAgent(key *keyfile.Key, c *client.Client) *orgAgent {
+	a := &orgAgent{key: key, slot: make(chan struct{}, 1)}
+	a.c = c.WithNonces(a.nonce)
+	return a
+}
+
+// begin takes the slot for one operation; done gives it back if the
+// admission of its transaction has not already. An exclusive operation
+// keeps it until done.
+func (a *orgAgent) begin(ctx context.Context, exclusive bool) (done func(), err error) {
+	select {
+	case a.slot <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	var once sync.Once
+	free := func() { once.Do(func() { <-a.slot }) }
+	a.mu.Lock()
+	a.ops++
+	op := a.ops
+	a.holder, a.pending, a.release = op, 0, nil
+	if !exclusive {
+		a.release = free
+	}
+	a.mu.Unlock()
+	return func() {
+		a.mu.Lock()
+		if a.holder == op {
+			if a.pending != 0 {
+				// Taken but never submitted (the operation failed first):
+				// the nonce is free again.
+				a.next, a.pending = a.pending, 0
+			}
+			a.holder, a.release = 0, nil
+		}
+		a.mu.Unlock()
+		free()
+	}, nil
+}
+
+// nonce is the client's NonceSource: the organization's next nonce.
+func (a *orgAgent) nonce(ctx context.Context, signer string) (uint64, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.next == 0 || signer != a.key.ID {
+		n, err := a.c.Nonce(ctx, signer)
+		if err != nil {
+			return 0, err
+		}
+		if signer != a.key.ID {
+			return n.Next, nil
+		}
+		a.next = n.Next
+	}
+	n := a.next
+	a.next++
+	a.pending = n
+	return n, nil
+}
+
+// sendAttempts bounds how often an operation is tried again after the
+// mempool refused its transaction for a nonce gap (see admitted).
+const sendAttempts = 3
+
+// send runs op, which submits one organization transaction, holding the
+// slot as begin does, and tries it again after a nonce gap.
+func (a *orgAgent) send(ctx context.Context, exclusive bool, op func() error) error {
+	for attempt := 1; ; attempt++ {
+		done, err := a.begin(ctx, exclusive)
+		if err != nil {
+			return err
+		}
+		err = op()
+		done()
+		if attempt == sendAttempts || !isNonceGap(err) {
+			return err
+		}
+	}
+}
+
+func isNonceGap(err error) bool {
+	var ce *client.Error
+	var fe *fhir.Error
+	return errors.As(err, &ce) && tx.Code(ce.Code) == tx.CodeNonceGap || errors.As(err, &fe) && fe.Code == tx.CodeNonceGap.String()
+}
+
+// peek is the nonce the next transaction will take, for an exclusive
+// operation that needs to know it beforehand.
+func (a *orgAgent) peek(ctx context.Context) (uint64, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.next == 0 {
+		n, err := a.c.Nonce(ctx, a.key.ID)
+		if err != nil {
+			return 0, err
+		}
+		a.next = n.Next
+	}
+	return a.next, nil
+}
+
+// admitted hears, from the gateway's submission path, what the mempool
+// did with a transaction. For the one the slot holder is waiting on, it
+// frees the slot; a refused transaction gives its nonce back, and a nonce
+// refusal makes the agent ask the node again.
+func (a *orgAgent) admitted(raw []byte, code uint32, err error) {
+	t, derr := tx.Decode(raw)
+	if derr != nil || t.Signer != a.key.ID {
+		return
+	}
+	a.mu.Lock()
+	if a.pending == 0 || t.Nonce != a.pending {
+		a.mu.Unlock()
+		return // not one this agent handed out and is waiting for
+	}
+	a.pending = 0
+	if err != nil || code != 0 {
+		if a.next == t.Nonce+1 {
+			a.next = t.Nonce
+		}
+		// A replay means the count is behind the ledger: ask the node
+		// again. A gap is left as it is: under load the mempool can check
+		// a transaction before it has re-admitted the ones ahead of it
+		// after a block, and the same nonce, sent again, goes in.
+		if err != nil || tx.Code(code) == tx.CodeNonceReplayed {
+			a.next = 0
+		}
+	}
+	release := a.release
+	a.release = nil
+	a.mu.Unlock()
+	if release != nil {
+		release()
+	}
 }
 
 // inProcess is a RoundTripper that serves requests with a handler in this
@@ -60,7 +206,7 @@ func (g *Gateway) actFor(key *keyfile.Key, baseURL string) {
 		once.Do(func() { h = g.Handler() })
 		h.ServeHTTP(w, r)
 	})
-	g.org = &orgAgent{key: key, c: client.NewWithHTTP(baseURL, &http.Client{Transport: inProcess{lazy}, Timeout: 2 * time.Minute})}
+	g.org = newOrgAgent(key, client.NewWithHTTP(baseURL, &http.Client{Transport: inProcess{lazy}, Timeout: 2 * time.Minute}))
 	srv := g.fhir
 	for _, t := range RecordTypes {
 		srv.Handle(t, fhir.Create, g.handler(g.fhirCreate))
@@ -252,7 +398,7 @@ func ledgerPatient(snap kv.Reader, res fhir.Resource, pending map[string]string)
 func stored(res fhir.Resource) []byte { return res.WithoutServerMeta().Marshal() }
 
 // write stores res as a new record (recordID empty) or a new version. The
-// caller holds g.org.mu.
+// caller holds the organization agent's slot.
 func (g *Gateway) write(ctx context.Context, c caller, res fhir.Resource, recordID string, pending map[string]string) (*client.WrittenRecord, *fhir.Error) {
 	snap, _, err := g.latest()
 	if err != nil {
@@ -362,11 +508,15 @@ func (g *Gateway) fhirCreate(w http.ResponseWriter, r *http.Request, c caller, r
 	if ferr != nil {
 		return ferr
 	}
-	g.org.mu.Lock()
-	wr, ferr := g.write(r.Context(), c, res, "", nil)
-	g.org.mu.Unlock()
-	if ferr != nil {
-		return ferr
+	var wr *client.WrittenRecord
+	if err := g.org.send(r.Context(), false, func() error {
+		var ferr *fhir.Error
+		if wr, ferr = g.write(r.Context(), c, res, "", nil); ferr != nil {
+			return ferr
+		}
+		return nil
+	}); err != nil {
+		return clientError(err)
 	}
 	return g.answerWritten(w, http.StatusCreated, res, wr)
 }
@@ -404,9 +554,11 @@ func (g *Gateway) readRecords(ctx context.Context, c caller, refs []tx.RecordRef
 	if ferr != nil {
 		return nil, ferr
 	}
-	g.org.mu.Lock()
-	defer g.org.mu.Unlock()
-	reads, err := g.org.c.ReadRecords(ctx, g.org.key, client.ReadRequest{Records: refs, Purpose: purpose, OnBehalfOf: c.member})
+	var reads []*client.RecordRead
+	err := g.org.send(ctx, false, func() (err error) {
+		reads, err = g.org.c.ReadRecords(ctx, g.org.key, client.ReadRequest{Records: refs, Purpose: purpose, OnBehalfOf: c.member})
+		return err
+	})
 	if err != nil {
 		return nil, clientError(err)
 	}
@@ -418,8 +570,11 @@ func (g *Gateway) fhirUpdate(w http.ResponseWriter, r *http.Request, c caller, r
 	if ferr != nil {
 		return ferr
 	}
-	g.org.mu.Lock()
-	defer g.org.mu.Unlock()
+	done, err := g.org.begin(r.Context(), false)
+	if err != nil {
+		return clientError(err)
+	}
+	defer done()
 	rec, _, ferr := g.lookupLatest(rt.Type, rt.ID)
 	if ferr != nil {
 		if ferr.Status == http.StatusNotFound {
@@ -431,6 +586,10 @@ func (g *Gateway) fhirUpdate(w http.ResponseWriter, r *http.Request, c caller, r
 		return fhir.Conflict("%s/%s is at version %d; If-Match asked for %s", rt.Type, rt.ID, rec.Latest, m)
 	}
 	wr, ferr := g.write(r.Context(), c, res, rt.ID, nil)
+	if ferr != nil && strings.Contains(ferr.Message, "is at version") {
+		// Another update of this record was admitted first.
+		return fhir.Conflict("%s", ferr.Message)
+	}
 	if ferr != nil {
 		return ferr
 	}
@@ -448,9 +607,12 @@ func (g *Gateway) fhirDelete(w http.ResponseWriter, r *http.Request, c caller, r
 		}
 		return ferr
 	}
-	g.org.mu.Lock()
-	_, err := g.org.c.EraseRecordFor(r.Context(), g.org.key, rt.ID, "FHIR delete", c.member)
-	g.org.mu.Unlock()
+	done, err := g.org.begin(r.Context(), false)
+	if err != nil {
+		return clientError(err)
+	}
+	_, err = g.org.c.EraseRecordFor(r.Context(), g.org.key, rt.ID, "FHIR delete", c.member)
+	done()
 	if err != nil {
 		return clientError(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -317,5 +318,62 @@ func TestFHIRRecordLifecycle(t *testing.T) {
 	// was refused before its first write.
 	if reads == 0 || creates != 4 || erases != 1 {
 		t.Errorf("audit: %d reads, %d creates, %d erasures (want >0, 4, 1)", reads, creates, erases)
+	}
+}
+
+// TestFHIRConcurrentClients has many clients create and read at once:
+// the organization's transactions are pipelined (nonces handed out by the
+// gateway, admitted in order, committed together), and none may collide.
+func TestFHIRConcurrentClients(t *testing.T) {
+	f := startFHIRNet(t, nil)
+	tok := f.token(t, f.doctor, "system/*.cruds", "TREAT")
+	pat := f.do(t, "POST", "/Patient", tok, patientResource(f.patient.ID))
+	f.expect(t, pat, 201, "")
+	pid := pat.body["id"].(string)
+	const clients = 12
+	errs := make(chan string, clients)
+	for i := range clients {
+		go func() {
+			code := fmt.Sprintf("c-%d", i)
+			b, _ := json.Marshal(observation("Patient/"+pid, code, "2024-01-01"))
+			req, _ := http.NewRequest("POST", f.fhirBase+"/Observation", bytes.NewReader(b))
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Content-Type", "application/fhir+json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			var created map[string]any
+			_ = json.NewDecoder(resp.Body).Decode(&created)
+			resp.Body.Close()
+			if resp.StatusCode != 201 {
+				errs <- fmt.Sprintf("create %d: %v", resp.StatusCode, created)
+				return
+			}
+			req, _ = http.NewRequest("GET", f.fhirBase+"/Observation/"+created["id"].(string), nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err = http.DefaultClient.Do(req)
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.Contains(string(body), `"code":"`+code+`"`) {
+				errs <- fmt.Sprintf("read %d: %s", resp.StatusCode, body)
+				return
+			}
+			errs <- ""
+		}()
+	}
+	for range clients {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
+	s := f.do(t, "GET", "/Observation?patient="+pid, tok, nil)
+	if s.total() != clients {
+		t.Errorf("%d observations found, want %d", s.total(), clients)
 	}
 }
