@@ -398,3 +398,32 @@ func (c *Client) PatientRecords(ctx context.Context, patient string) (*RecordLis
 	}
 	return &out, nil
 }
+
+// DirectoryWrite is a directory version to publish.
+type DirectoryWrite struct {
+	ID           string // empty for a new entry
+	Version      uint64 // the version to write: 1 for a new entry
+	ResourceType string
+	Resource     []byte // FHIR R4 JSON without id and version meta
+	OnBehalfOf   string
+}
+
+// PutDirectory publishes a directory version (tx.PutDirectory) signed by
+// key and returns the entry's id: for a new entry, the id the ledger
+// derives from the transaction.
+func (c *Client) PutDirectory(ctx context.Context, key *keyfile.Key, w DirectoryWrite) (string, *TxResult, error) {
+	chainID, err := c.ChainID(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	n, err := c.nextNonce(ctx, key.ID)
+	if err != nil {
+		return "", nil, err
+	}
+	m := &tx.PutDirectory{ID: w.ID, Version: w.Version, ResourceType: w.ResourceType, Resource: w.Resource, OnBehalfOf: w.OnBehalfOf}
+	if m.ID == "" {
+		m.ID, m.Version = tx.DirectoryID(key.ID, n), 1
+	}
+	res, err := c.Submit(ctx, tx.Build(chainID, key.ID, n, m, key.Sign), WaitCommit)
+	return m.ID, res, err
+}

@@ -271,6 +271,8 @@ func (a *App) dispatch(st kv.Store, signer identity.Signer, v *validated, b bloc
 		return a.accessRecords(st, signer, m, b, v.hash)
 	case *tx.EraseRecord:
 		return eraseRecord(st, signer, m, b, v.hash)
+	case *tx.PutDirectory:
+		return putDirectory(st, signer, m, b)
 	}
 	return nil, nil, tx.Errorf(tx.CodeUnknownType, "no module handles %s", v.tx.Type)
 }

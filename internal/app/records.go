@@ -152,6 +152,28 @@ func (a *App) accessRecords(st kv.Reader, signer identity.Signer, m *tx.AccessRe
 	return []abci.Event{{Type: tx.TypeAccessRecords.String(), Attributes: attrs}}, e, nil
 }
 
+// putDirectory publishes a directory version. Directory entries are
+// about no patient, so they are not in the audit log (which records what
+// was done with patients' data); the transaction and its event are their
+// record.
+func putDirectory(st kv.Store, signer identity.Signer, m *tx.PutDirectory, b block) ([]abci.Event, *audit.Event, error) {
+	by, err := identity.Member(st, signer.Actor, m.OnBehalfOf)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := records.PutDirectory(st, records.Context{Signer: by, Height: b.height, Time: b.time}, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []abci.Event{{Type: tx.TypePutDirectory.String(), Attributes: []abci.EventAttribute{
+		{Key: "entry", Value: d.ID, Index: true},
+		{Key: "version", Value: strconv.FormatUint(d.Version, 10)},
+		{Key: "type", Value: d.ResourceType},
+		{Key: "org", Value: d.Org, Index: true},
+		{Key: "by", Value: d.Author, Index: true},
+	}}}, nil, nil
+}
+
 // setValidator changes the validator set in state and returns the change
 // for consensus.
 func setValidator(st kv.Store, signer identity.Signer, m *tx.SetValidator) ([]abci.Event, *abci.ValidatorUpdate, error) {

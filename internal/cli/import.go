@@ -168,7 +168,7 @@ func (im *importer) importFile(path string) ImportedBundle {
 		m, _ := v.(map[string]any)
 		res, _ := m["resource"].(map[string]any)
 		typ, _ := res["resourceType"].(string)
-		if !slices.Contains(gateway.RecordTypes, typ) {
+		if !slices.Contains(gateway.RecordTypes, typ) && !slices.Contains(tx.DirectoryTypes, typ) {
 			if out.Skipped == nil {
 				out.Skipped = map[string]int{}
 			}

@@ -67,6 +67,9 @@ func (g *Gateway) fhirTransaction(w http.ResponseWriter, r *http.Request, c call
 	for i := range entries {
 		e := &entries[i]
 		e.id = tx.RecordID(g.org.key.ID, n+uint64(i))
+		if isDirectoryType(e.res.Type()) {
+			e.id = tx.DirectoryID(g.org.key.ID, n+uint64(i))
+		}
 		if e.fullURL != "" {
 			ids[e.fullURL] = e.res.Type() + "/" + e.id
 		}
@@ -92,7 +95,13 @@ func (g *Gateway) fhirTransaction(w http.ResponseWriter, r *http.Request, c call
 	}
 	for i := range entries {
 		e := &entries[i]
-		if e.res.Type() != "Patient" {
+		switch t := e.res.Type(); {
+		case isDirectoryType(t):
+			if len(stored(e.res)) > tx.MaxDirectoryResource {
+				return fhir.Errorf(http.StatusRequestEntityTooLarge, fhir.IssueTooCostly, "too_large",
+					"a %s is at most %d bytes", t, tx.MaxDirectoryResource).At(entryPath(e.index, &fhir.Error{}))
+			}
+		case t != "Patient":
 			if e.patient, ferr = ledgerPatient(snap, e.res, pending); ferr != nil {
 				return ferr.At(entryPath(e.index, ferr))
 			}
@@ -111,6 +120,17 @@ func (g *Gateway) fhirTransaction(w http.ResponseWriter, r *http.Request, c call
 		return cause.At(entryPath(i, cause))
 	}
 	for _, e := range entries {
+		if isDirectoryType(e.res.Type()) {
+			id, ferr := g.writeDirectoryHeld(ctx, c, e.res)
+			if ferr == nil && id != e.id {
+				ferr = fhir.Errorf(http.StatusConflict, fhir.IssueConflict, "nonce_conflict", "the organization's key signed elsewhere during the Bundle; retry")
+			}
+			if ferr != nil {
+				return undo(ferr, e.index)
+			}
+			out.Entry[e.index] = bundleEntry{Response: &bundleResponse{Status: "201 Created", Location: e.res.Type() + "/" + id + "/_history/1", Etag: etag(1)}}
+			continue
+		}
 		wr, ferr := g.write(ctx, c, e.res, "", pending)
 		if ferr != nil {
 			return undo(ferr, e.index)
@@ -181,7 +201,7 @@ func parseTransaction(r *http.Request, body []byte) ([]txEntry, *fhir.Error) {
 		if u != typ {
 			return nil, fhir.Invalid(path+".request.url", "request.url %.80q does not match the resource's type %s", u, typ)
 		}
-		if !slices.Contains(RecordTypes, typ) {
+		if !slices.Contains(RecordTypes, typ) && !isDirectoryType(typ) {
 			return nil, fhir.Errorf(http.StatusUnprocessableEntity, fhir.IssueNotSupported, "type_not_supported",
 				"%.80s resources are not stored by this server", typ).At(path + ".resource.resourceType")
 		}
@@ -197,10 +217,19 @@ func parseTransaction(r *http.Request, body []byte) ([]txEntry, *fhir.Error) {
 		}
 		out[i] = txEntry{index: i, fullURL: full, res: fhir.Resource(res)}
 	}
-	// The Patient entries first, keeping the order otherwise, so that each
-	// patient exists on the ledger before its records are written.
-	slices.SortStableFunc(out, func(a, b txEntry) int {
-		return boolOrder(b.res.Type() == "Patient") - boolOrder(a.res.Type() == "Patient")
-	})
+	// The Patient entries first, so that each patient exists on the ledger
+	// before its records are written, and directory entries last: they
+	// cannot be erased, so a record that fails leaves none of them
+	// behind. The order is otherwise kept.
+	rank := func(e txEntry) int {
+		switch t := e.res.Type(); {
+		case t == "Patient":
+			return 0
+		case isDirectoryType(t):
+			return 2
+		}
+		return 1
+	}
+	slices.SortStableFunc(out, func(a, b txEntry) int { return rank(a) - rank(b) })
 	return out, nil
 }

@@ -225,6 +225,13 @@ func (g *Gateway) actFor(key *keyfile.Key, baseURL string) {
 		}
 		srv.Search(t, params...)
 	}
+	for _, t := range tx.DirectoryTypes {
+		srv.Handle(t, fhir.Create, g.handler(g.fhirDirectoryCreate))
+		srv.Handle(t, fhir.Read, g.handler(g.fhirDirectoryRead))
+		srv.Handle(t, fhir.VRead, g.handler(g.fhirDirectoryRead))
+		srv.Handle(t, fhir.Update, g.handler(g.fhirDirectoryUpdate))
+		srv.Handle(t, fhir.HistoryInstance, g.handler(g.fhirDirectoryHistory))
+	}
 	srv.HandleOperation("Patient", "everything", true, smart.PermRead, g.handler(g.fhirEverything))
 	srv.HandleSystem(fhir.Transaction, g.handler(g.fhirTransaction))
 	srv.HandleSystem(fhir.SearchSystem, g.handler(g.fhirSearchSystem))
@@ -429,24 +436,28 @@ func (g *Gateway) write(ctx context.Context, c caller, res fhir.Resource, record
 // rendered is a record version as the FHIR API returns it: the stored
 // resource with its id and the version's meta from the ledger.
 func rendered(plain []byte, id string, v *records.Version) (fhir.Resource, *fhir.Error) {
+	return renderedAt(plain, id, v.Version, v.Time)
+}
+
+// renderedAt is a stored resource with its id, version and the block time
+// (Unix nanoseconds) of that version.
+func renderedAt(plain []byte, id string, version uint64, at int64) (fhir.Resource, *fhir.Error) {
 	res, err := fhir.ParseResource(plain)
 	if err != nil {
-		return nil, fhir.Errorf(http.StatusInternalServerError, fhir.IssueException, "internal", "record %s v%d does not decrypt to JSON: %v", id, v.Version, err)
+		return nil, fhir.Errorf(http.StatusInternalServerError, fhir.IssueException, "internal", "%s v%d is not stored as JSON: %v", id, version, err)
 	}
 	res["id"] = id
 	meta, _ := res["meta"].(map[string]any)
 	if meta == nil {
 		meta = map[string]any{}
 	}
-	meta["versionId"] = strconv.FormatUint(v.Version, 10)
-	meta["lastUpdated"] = lastUpdated(v)
+	meta["versionId"] = strconv.FormatUint(version, 10)
+	meta["lastUpdated"] = instant(at)
 	res["meta"] = meta
 	return res, nil
 }
 
-func lastUpdated(v *records.Version) string {
-	return time.Unix(0, v.Time).UTC().Format(time.RFC3339Nano)
-}
+func instant(nanos int64) string { return time.Unix(0, nanos).UTC().Format(time.RFC3339Nano) }
 
 func etag(version uint64) string { return `W/"` + strconv.FormatUint(version, 10) + `"` }
 
@@ -638,17 +649,22 @@ func (g *Gateway) fhirHistory(w http.ResponseWriter, r *http.Request, c caller, 
 		if ferr != nil {
 			return ferr
 		}
-		method, status := http.MethodPut, "200 OK"
-		if v.Version == 1 {
-			method, status = http.MethodPost, "201 Created"
-		}
-		b.Entry = append(b.Entry, bundleEntry{FullURL: g.resourceURL(rt.Type, rt.ID, 0), Resource: res,
-			Request:  &bundleRequest{Method: method, URL: rt.Type + "/" + rt.ID},
-			Response: &bundleResponse{Status: status, Etag: etag(v.Version), LastModified: lastUpdated(v)}})
+		b.Entry = append(b.Entry, g.historyEntry(rt, res, v.Version, v.Time))
 	}
 	b.Link = []bundleLink{{Relation: "self", URL: g.resourceURL(rt.Type, rt.ID, 0) + "/_history"}}
 	fhir.WriteResource(w, http.StatusOK, b)
 	return nil
+}
+
+// historyEntry is one version in a history Bundle.
+func (g *Gateway) historyEntry(rt fhir.Route, res fhir.Resource, version uint64, at int64) bundleEntry {
+	method, status := http.MethodPut, "200 OK"
+	if version == 1 {
+		method, status = http.MethodPost, "201 Created"
+	}
+	return bundleEntry{FullURL: g.resourceURL(rt.Type, rt.ID, 0), Resource: res,
+		Request:  &bundleRequest{Method: method, URL: rt.Type + "/" + rt.ID},
+		Response: &bundleResponse{Status: status, Etag: etag(version), LastModified: instant(at)}}
 }
 
 // Bundle shapes the FHIR API answers with.

@@ -280,6 +280,24 @@ func TestFHIRRecordLifecycle(t *testing.T) {
 		t.Errorf("Patient by identifier: %s", ps.raw)
 	}
 
+	// The directory: about no patient, in the clear, versioned.
+	orgRes := map[string]any{"resourceType": "Organization", "name": "General", "active": true}
+	oc := f.do(t, "POST", "/Organization", tok, orgRes)
+	f.expect(t, oc, 201, "")
+	dirID := oc.body["id"].(string)
+	or := f.do(t, "GET", "/Organization/"+dirID, tok, nil)
+	f.expect(t, or, 200, "")
+	if withoutMeta(or.raw) != withoutMeta(orgRes) || !strings.HasPrefix(dirID, "dr") {
+		t.Errorf("Organization read back: %s", or.raw)
+	}
+	orgRes["name"], orgRes["id"] = "General Hospital", dirID
+	f.expect(t, f.do(t, "PUT", "/Organization/"+dirID, tok, orgRes, "If-Match", `W/"1"`), 200, "")
+	f.expect(t, f.do(t, "PUT", "/Organization/"+dirID, tok, orgRes, "If-Match", `W/"1"`), 409, "")
+	if h := f.do(t, "GET", "/Organization/"+dirID+"/_history", tok, nil); h.total() != 2 {
+		t.Errorf("Organization history: %s", h.raw)
+	}
+	f.expect(t, f.do(t, "GET", "/Practitioner/"+dirID, tok, nil), 404, "")
+
 	f.expect(t, f.do(t, "DELETE", "/Observation/"+oid, tok, nil), 204, "")
 	f.expect(t, f.do(t, "GET", "/Observation/"+oid, tok, nil), 410, "")
 	f.expect(t, f.do(t, "DELETE", "/Observation/"+oid, tok, nil), 204, "")

@@ -308,10 +308,5 @@ const recordIDDomain = "carechain/record-id/v1\x00"
 // domain prefix, the signer and the nonce, like ConsentID. The writer
 // knows it before the block, so it can bind the ciphertext to it.
 func RecordID(signer string, nonce uint64) string {
-	w := codec.NewWriter(len(recordIDDomain) + len(signer) + 12)
-	w.Fixed([]byte(recordIDDomain))
-	w.String(signer)
-	w.Uvarint(nonce)
-	sum := sha256.Sum256(w.Bytes())
-	return "rc" + strings.ToLower(idEncoding.EncodeToString(sum[:15]))
+	return derivedID("rc", recordIDDomain, signer, nonce)
 }

@@ -498,6 +498,7 @@ func TestTypesAndKindsArePinned(t *testing.T) {
 		{tx.TypeAccessRecords, 31, "record.access"},
 		{tx.TypeEraseRecord, 32, "record.erase"},
 		{tx.TypeQueryAuditHistory, 50, "audit.query"},
+		{tx.TypePutDirectory, 70, "directory.put"},
 	}
 	for _, c := range types {
 		if uint32(c.typ) != c.num || c.typ.String() != c.name {
