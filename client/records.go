@@ -37,6 +37,10 @@ type RecordWrite struct {
 	// OnBehalfOf names the practitioner or application an organization's
 	// key writes for; empty when the key's actor writes for itself.
 	OnBehalfOf string
+	// Wait is WaitCommit (the default) or WaitSync: return once the
+	// mempool admits the version, for a writer that sends several and
+	// checks their blocks afterwards (Tx).
+	Wait string
 }
 
 // WrittenRecord is the result of WriteRecord.
@@ -109,7 +113,11 @@ func (c *Client) WriteRecord(ctx context.Context, key *keyfile.Key, w RecordWrit
 	}
 	var res TxResult
 	up := RecordUpload{Tx: tx.Build(chainID, key.ID, n, msg, key.Sign), Blob: encoded}
-	if err := c.do(ctx, http.MethodPost, "/v1/records", up, &res); err != nil {
+	path := "/v1/records"
+	if w.Wait == WaitSync {
+		path += "?wait=sync"
+	}
+	if err := c.do(ctx, http.MethodPost, path, up, &res); err != nil {
 		return nil, err
 	}
 	return &WrittenRecord{ID: ad.RecordID, Version: ad.Version, Result: &res}, nil
@@ -406,6 +414,7 @@ type DirectoryWrite struct {
 	ResourceType string
 	Resource     []byte // FHIR R4 JSON without id and version meta
 	OnBehalfOf   string
+	Wait         string // WaitCommit (the default) or WaitSync, as on RecordWrite
 }
 
 // PutDirectory publishes a directory version (tx.PutDirectory) signed by
@@ -424,6 +433,10 @@ func (c *Client) PutDirectory(ctx context.Context, key *keyfile.Key, w Directory
 	if m.ID == "" {
 		m.ID, m.Version = tx.DirectoryID(key.ID, n), 1
 	}
-	res, err := c.Submit(ctx, tx.Build(chainID, key.ID, n, m, key.Sign), WaitCommit)
+	wait := WaitCommit
+	if w.Wait == WaitSync {
+		wait = WaitSync
+	}
+	res, err := c.Submit(ctx, tx.Build(chainID, key.ID, n, m, key.Sign), wait)
 	return m.ID, res, err
 }

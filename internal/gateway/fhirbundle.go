@@ -1,13 +1,18 @@
 package gateway
 
 import (
+	"context"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"strconv"
+	"time"
 
+	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/fhir"
+	"github.com/carechain/carechain/internal/records"
 	"github.com/carechain/carechain/internal/smart"
 	"github.com/carechain/carechain/internal/tx"
 )
@@ -119,23 +124,43 @@ func (g *Gateway) fhirTransaction(w http.ResponseWriter, r *http.Request, c call
 		cause.Message = fmt.Sprintf("entry %d: %s (the Bundle was not applied)", i, cause.Message)
 		return cause.At(entryPath(i, cause))
 	}
+	// Entries go to the mempool one after the other without waiting for
+	// their blocks: their nonces are consecutive, so once the last is
+	// committed so are all, and the state then says which are there. The
+	// records are awaited before the first directory entry is sent.
+	var hashes, dirIDs []string
+	recordsDone := false
 	for _, e := range entries {
 		if isDirectoryType(e.res.Type()) {
-			id, ferr := g.writeDirectoryHeld(ctx, c, e.res)
-			if ferr == nil && id != e.id {
-				ferr = fhir.Errorf(http.StatusConflict, fhir.IssueConflict, "nonce_conflict", "the organization's key signed elsewhere during the Bundle; retry")
+			if !recordsDone {
+				if ferr := g.awaitWritten(ctx, hashes, written, nil); ferr != nil {
+					return undo(ferr, e.index)
+				}
+				recordsDone, hashes = true, nil
 			}
-			if ferr != nil {
-				return undo(ferr, e.index)
+			id, res, err := g.putDirectory(ctx, c, e.res, "", 1, client.WaitSync)
+			if err == nil && id != e.id {
+				err = fhir.Errorf(http.StatusConflict, fhir.IssueConflict, "nonce_conflict", "the organization's key signed elsewhere during the Bundle; retry")
 			}
+			if err != nil {
+				if ferr := g.awaitWritten(ctx, hashes, nil, dirIDs); ferr != nil {
+					g.log.Error("transaction Bundle: a directory entry did not commit", "err", ferr.Message)
+				}
+				return undo(clientError(err), e.index)
+			}
+			hashes, dirIDs = append(hashes, res.Hash), append(dirIDs, id)
 			out.Entry[e.index] = bundleEntry{Response: &bundleResponse{Status: "201 Created", Location: e.res.Type() + "/" + id + "/_history/1", Etag: etag(1)}}
 			continue
 		}
-		wr, ferr := g.write(ctx, c, e.res, "", pending)
+		wr, ferr := g.writeWaiting(ctx, c, e.res, "", pending, client.WaitSync)
 		if ferr != nil {
+			if ferr := g.awaitWritten(ctx, hashes, written, nil); ferr != nil {
+				g.log.Error("roll back a transaction Bundle: a written record did not commit", "err", ferr.Message)
+			}
 			return undo(ferr, e.index)
 		}
 		written = append(written, wr.ID)
+		hashes = append(hashes, wr.Result.Hash)
 		if wr.ID != e.id {
 			// Another signer used the organization's key meanwhile: the
 			// rewritten references would point at the wrong records.
@@ -145,7 +170,66 @@ func (g *Gateway) fhirTransaction(w http.ResponseWriter, r *http.Request, c call
 		out.Entry[e.index] = (bundleEntry{Response: &bundleResponse{Status: "201 Created",
 			Location: e.res.Type() + "/" + wr.ID + "/_history/" + strconv.FormatUint(wr.Version, 10), Etag: etag(wr.Version)}})
 	}
+	if ferr := g.awaitWritten(ctx, hashes, written, dirIDs); ferr != nil {
+		return undo(ferr, len(entries)-1)
+	}
 	fhir.WriteResource(w, http.StatusOK, out)
+	return nil
+}
+
+// awaitWritten waits until the last of the admitted transactions (hex
+// hashes, in nonce order) is committed, and then checks that every record
+// and directory entry written is on the ledger.
+func (g *Gateway) awaitWritten(ctx context.Context, hashes, ids, dirIDs []string) *fhir.Error {
+	if len(hashes) == 0 {
+		return nil
+	}
+	last, err := hex.DecodeString(hashes[len(hashes)-1])
+	if err != nil || len(last) != 32 {
+		return fhir.Errorf(http.StatusInternalServerError, fhir.IssueException, "internal", "transaction hash %q", hashes[len(hashes)-1])
+	}
+	var h [32]byte
+	copy(h[:], last)
+	ch, cancel := g.waiters.wait(h)
+	defer cancel()
+	// The block may have committed before the wait began, and the index
+	// may lag the commit event: look it up too, now and then.
+	wctx, wcancel := context.WithTimeout(ctx, commitTimeout)
+	defer wcancel()
+	for committed := false; !committed; {
+		if _, err := g.rpc.Tx(wctx, last, false); err == nil {
+			break
+		}
+		select {
+		case <-ch:
+			committed = true
+		case <-time.After(200 * time.Millisecond):
+		case <-wctx.Done():
+			return fhir.Errorf(http.StatusGatewayTimeout, fhir.IssueTransient, "internal", "the Bundle's records were admitted but not committed in time")
+		}
+	}
+	// Every earlier nonce is in a block by now; whether its record is on
+	// the ledger is what the committed state says.
+	snap, _, err := g.latest()
+	if err != nil {
+		return stateError(err)
+	}
+	for _, id := range ids {
+		if _, err := records.Get(snap, id); err != nil {
+			if tx.CodeOf(err) == tx.CodeNotFound {
+				return fhir.Unprocessable("", "record %s of the Bundle was refused in its block", id)
+			}
+			return stateError(err)
+		}
+	}
+	for _, id := range dirIDs {
+		if _, err := records.DirectoryVersions(snap, id); err != nil {
+			if tx.CodeOf(err) == tx.CodeNotFound {
+				return fhir.Unprocessable("", "directory entry %s of the Bundle was refused in its block", id)
+			}
+			return stateError(err)
+		}
+	}
 	return nil
 }
 

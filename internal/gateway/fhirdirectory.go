@@ -43,7 +43,7 @@ func (g *Gateway) writeDirectory(ctx context.Context, c caller, res fhir.Resourc
 	var out string
 	err := g.org.send(ctx, false, func() error {
 		var err error
-		out, err = g.putDirectory(ctx, c, res, id, version)
+		out, _, err = g.putDirectory(ctx, c, res, id, version, client.WaitCommit)
 		return err
 	})
 	if err != nil {
@@ -52,20 +52,9 @@ func (g *Gateway) writeDirectory(ctx context.Context, c caller, res fhir.Resourc
 	return out, nil
 }
 
-// writeDirectoryHeld publishes a new entry for a caller that already holds
-// the organization's slot (a transaction Bundle).
-func (g *Gateway) writeDirectoryHeld(ctx context.Context, c caller, res fhir.Resource) (string, *fhir.Error) {
-	id, err := g.putDirectory(ctx, c, res, "", 1)
-	if err != nil {
-		return "", clientError(err)
-	}
-	return id, nil
-}
-
-func (g *Gateway) putDirectory(ctx context.Context, c caller, res fhir.Resource, id string, version uint64) (string, error) {
-	out, _, err := g.org.c.PutDirectory(ctx, g.org.key, client.DirectoryWrite{ID: id, Version: version, ResourceType: res.Type(),
-		Resource: stored(res), OnBehalfOf: c.member})
-	return out, err
+func (g *Gateway) putDirectory(ctx context.Context, c caller, res fhir.Resource, id string, version uint64, wait string) (string, *client.TxResult, error) {
+	return g.org.c.PutDirectory(ctx, g.org.key, client.DirectoryWrite{ID: id, Version: version, ResourceType: res.Type(),
+		Resource: stored(res), OnBehalfOf: c.member, Wait: wait})
 }
 
 // answerDirectory answers with the latest version of an entry.

@@ -407,6 +407,12 @@ func stored(res fhir.Resource) []byte { return res.WithoutServerMeta().Marshal()
 // write stores res as a new record (recordID empty) or a new version. The
 // caller holds the organization agent's slot.
 func (g *Gateway) write(ctx context.Context, c caller, res fhir.Resource, recordID string, pending map[string]string) (*client.WrittenRecord, *fhir.Error) {
+	return g.writeWaiting(ctx, c, res, recordID, pending, client.WaitCommit)
+}
+
+// writeWaiting is write returning once the transaction is committed
+// (client.WaitCommit) or only admitted (client.WaitSync).
+func (g *Gateway) writeWaiting(ctx context.Context, c caller, res fhir.Resource, recordID string, pending map[string]string, wait string) (*client.WrittenRecord, *fhir.Error) {
 	snap, _, err := g.latest()
 	if err != nil {
 		return nil, stateError(err)
@@ -425,7 +431,7 @@ func (g *Gateway) write(ctx context.Context, c caller, res fhir.Resource, record
 		}
 	}
 	w := client.RecordWrite{Patient: patient, RecordID: recordID, ResourceType: res.Type(), Labels: tx.SortLabels(res.SecurityLabels()),
-		Date: res.ClinicalDate(), Resource: stored(res), OnBehalfOf: c.member}
+		Date: res.ClinicalDate(), Resource: stored(res), OnBehalfOf: c.member, Wait: wait}
 	out, err := g.org.c.WriteRecord(ctx, g.org.key, w)
 	if err != nil {
 		return nil, clientError(err)
