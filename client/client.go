@@ -21,6 +21,9 @@ import (
 type Client struct {
 	base string
 	http *http.Client
+	// nonces, if set, hands out signers' nonces instead of the node's
+	// committed next nonce (see WithNonces).
+	nonces NonceSource
 
 	// AllShares makes record reads ask every custodian for its share
 	// rather than k of them: each read then checks every validator's
@@ -41,6 +44,38 @@ type Client struct {
 // http://127.0.0.1:26680).
 func New(baseURL string) *Client {
 	return &Client{base: strings.TrimRight(baseURL, "/"), http: &http.Client{Timeout: 60 * time.Second}}
+}
+
+// NewWithHTTP returns a client for the gateway at baseURL that sends its
+// requests with hc: a gateway that acts for its organization talks to its
+// own handler in-process this way.
+func NewWithHTTP(baseURL string, hc *http.Client) *Client {
+	return &Client{base: strings.TrimRight(baseURL, "/"), http: hc}
+}
+
+// NonceSource hands out the next nonce of a signer.
+type NonceSource func(ctx context.Context, signer string) (uint64, error)
+
+// WithNonces makes the client take the nonces of the transactions it signs
+// (Send, WriteRecord, ReadRecords…) from src instead of asking the node for
+// the committed next nonce each time. A caller that keeps several
+// transactions of one signer in flight needs this: the committed nonce
+// lags behind those still in the mempool. It returns c.
+func (c *Client) WithNonces(src NonceSource) *Client {
+	c.nonces = src
+	return c
+}
+
+// nextNonce is the nonce the next transaction of signer takes.
+func (c *Client) nextNonce(ctx context.Context, signer string) (uint64, error) {
+	if c.nonces != nil {
+		return c.nonces(ctx, signer)
+	}
+	n, err := c.Nonce(ctx, signer)
+	if err != nil {
+		return 0, err
+	}
+	return n.Next, nil
 }
 
 // URL returns the gateway's base URL.

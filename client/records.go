@@ -34,6 +34,13 @@ type RecordWrite struct {
 	Labels       []string
 	Date         time.Time // the clinical date, if any
 	Resource     []byte    // the FHIR R4 JSON; it never leaves this process unencrypted
+	// OnBehalfOf names the practitioner or application an organization's
+	// key writes for; empty when the key's actor writes for itself.
+	OnBehalfOf string
+	// Wait is WaitCommit (the default) or WaitSync: return once the
+	// mempool admits the version, for a writer that sends several and
+	// checks their blocks afterwards (Tx).
+	Wait string
 }
 
 // WrittenRecord is the result of WriteRecord.
@@ -59,13 +66,13 @@ func (c *Client) WriteRecord(ctx context.Context, key *keyfile.Key, w RecordWrit
 	if err != nil {
 		return nil, err
 	}
-	n, err := c.Nonce(ctx, key.ID)
+	n, err := c.nextNonce(ctx, key.ID)
 	if err != nil {
 		return nil, err
 	}
 	ad := keyshare.AssociatedData{RecordID: w.RecordID, Version: 1, Patient: w.Patient}
 	if w.RecordID == "" {
-		ad.RecordID = tx.RecordID(key.ID, n.Next)
+		ad.RecordID = tx.RecordID(key.ID, n)
 	} else {
 		rec, _, err := c.provenRecord(ctx, w.RecordID, 0)
 		if err != nil {
@@ -100,13 +107,17 @@ func (c *Client) WriteRecord(ctx context.Context, key *keyfile.Key, w RecordWrit
 	set := records.CustodySetHash(vals)
 	msg := &tx.PutRecord{Patient: ad.Patient, RecordID: ad.RecordID, Version: ad.Version, ResourceType: w.ResourceType,
 		Labels: tx.SortLabels(w.Labels), Size: uint64(len(ct)), BlobHash: blobHash[:],
-		Anchor: keyshare.NewAnchor(ad, ct, commits).Encode(), Custodians: set[:]}
+		Anchor: keyshare.NewAnchor(ad, ct, commits).Encode(), Custodians: set[:], OnBehalfOf: w.OnBehalfOf}
 	if !w.Date.IsZero() {
 		msg.Date = w.Date.Unix()
 	}
 	var res TxResult
-	up := RecordUpload{Tx: tx.Build(chainID, key.ID, n.Next, msg, key.Sign), Blob: encoded}
-	if err := c.do(ctx, http.MethodPost, "/v1/records", up, &res); err != nil {
+	up := RecordUpload{Tx: tx.Build(chainID, key.ID, n, msg, key.Sign), Blob: encoded}
+	path := "/v1/records"
+	if w.Wait == WaitSync {
+		path += "?wait=sync"
+	}
+	if err := c.do(ctx, http.MethodPost, path, up, &res); err != nil {
 		return nil, err
 	}
 	return &WrittenRecord{ID: ad.RecordID, Version: ad.Version, Result: &res}, nil
@@ -246,19 +257,62 @@ var errErased = tx.CodeErased
 // and the ciphertext, checked against its anchored hash, is decrypted
 // here. A denial is an *Error with code access_denied.
 func (c *Client) ReadRecord(ctx context.Context, key *keyfile.Key, id string, version uint64, purpose string, breakGlass bool) (*RecordRead, error) {
+	out, err := c.ReadRecords(ctx, key, ReadRequest{Records: []tx.RecordRef{{ID: id, Version: version}}, Purpose: purpose, BreakGlass: breakGlass})
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// ReadRequest names records of one patient to read in one access.
+type ReadRequest struct {
+	Records    []tx.RecordRef // versions 0 mean the latest
+	Purpose    string
+	BreakGlass bool
+	// OnBehalfOf names the practitioner or application of key's
+	// organization the read is for: consent decides on it and the audit
+	// names it, and the shares come sealed to key.
+	OnBehalfOf string
+}
+
+// ReadRecords reads several records of one patient under a single access
+// decision (one audit event; permitted only if every record is), in the
+// order asked. Each is proven, decrypted and checked as in ReadRecord.
+func (c *Client) ReadRecords(ctx context.Context, key *keyfile.Key, req ReadRequest) ([]*RecordRead, error) {
+	if len(req.Records) == 0 {
+		return nil, errors.New("read records: name at least one")
+	}
 	chainID, err := c.ChainID(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rec, v, err := c.provenRecord(ctx, id, version)
-	if err != nil {
-		return nil, err
+	type proven struct {
+		rec *records.Record
+		v   *records.Version
 	}
-	if rec.Erased {
-		return nil, &Error{HTTPStatus: http.StatusGone, Code: uint32(errErased), Name: errErased.String(),
-			Message: fmt.Sprintf("record %s was erased at height %d", id, rec.ErasedAt)}
+	got := make([]proven, len(req.Records))
+	refs := make([]tx.RecordRef, 0, len(req.Records))
+	for i, ref := range req.Records {
+		rec, v, err := c.provenRecord(ctx, ref.ID, ref.Version)
+		if err != nil {
+			return nil, err
+		}
+		if rec.Erased {
+			return nil, &Error{HTTPStatus: http.StatusGone, Code: uint32(errErased), Name: errErased.String(),
+				Message: fmt.Sprintf("record %s was erased at height %d", ref.ID, rec.ErasedAt)}
+		}
+		if i > 0 && rec.Patient != got[0].rec.Patient {
+			return nil, fmt.Errorf("records %s and %s belong to different patients: read them apart", got[0].rec.ID, rec.ID)
+		}
+		got[i] = proven{rec, v}
+		refs = append(refs, tx.RecordRef{ID: ref.ID, Version: v.Version})
 	}
-	res, err := c.Send(ctx, key, &tx.AccessRecords{Patient: rec.Patient, Records: []tx.RecordRef{{ID: id, Version: v.Version}}, Purpose: purpose, BreakGlass: breakGlass})
+	slices.SortFunc(refs, func(a, b tx.RecordRef) int { return strings.Compare(a.ID, b.ID) })
+	if len(slices.CompactFunc(slices.Clone(refs), func(a, b tx.RecordRef) bool { return a.ID == b.ID })) != len(refs) {
+		return nil, errors.New("read records: a record is named twice")
+	}
+	res, err := c.Send(ctx, key, &tx.AccessRecords{Patient: got[0].rec.Patient, Records: refs, Purpose: req.Purpose,
+		BreakGlass: req.BreakGlass, OnBehalfOf: req.OnBehalfOf})
 	if err != nil {
 		return nil, err
 	}
@@ -266,10 +320,14 @@ func (c *Client) ReadRecord(ctx context.Context, key *keyfile.Key, id string, ve
 	if err != nil {
 		return nil, err
 	}
-	out := &RecordRead{ID: id, Version: v.Version, Patient: rec.Patient, Type: v.ResourceType, AuditSeq: seq}
-	out.Resource, out.BadShares, err = c.openRecord(ctx, chainID, key, v, seq)
-	if err != nil {
-		return nil, err
+	out := make([]*RecordRead, len(got))
+	for i, p := range got {
+		r := &RecordRead{ID: p.rec.ID, Version: p.v.Version, Patient: p.rec.Patient, Type: p.v.ResourceType, AuditSeq: seq}
+		r.Resource, r.BadShares, err = c.openRecord(ctx, chainID, key, p.v, seq)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = r
 	}
 	return out, nil
 }
@@ -374,7 +432,13 @@ func auditSeq(res *TxResult) (uint64, error) {
 // EraseRecord erases a record: every node deletes its ciphertext and key
 // shares once the block commits.
 func (c *Client) EraseRecord(ctx context.Context, key *keyfile.Key, id, reason string) (*TxResult, error) {
-	return c.Send(ctx, key, &tx.EraseRecord{RecordID: id, Reason: reason})
+	return c.EraseRecordFor(ctx, key, id, reason, "")
+}
+
+// EraseRecordFor erases a record as key's organization on behalf of one of
+// its practitioners or applications, whom the audit names.
+func (c *Client) EraseRecordFor(ctx context.Context, key *keyfile.Key, id, reason, member string) (*TxResult, error) {
+	return c.Send(ctx, key, &tx.EraseRecord{RecordID: id, Reason: reason, OnBehalfOf: member})
 }
 
 // Record reads, as key's actor, what the ledger holds about a record and
@@ -409,4 +473,38 @@ func (c *Client) PatientRecords(ctx context.Context, key *keyfile.Key, patient s
 		return nil, err
 	}
 	return &out, nil
+}
+
+// DirectoryWrite is a directory version to publish.
+type DirectoryWrite struct {
+	ID           string // empty for a new entry
+	Version      uint64 // the version to write: 1 for a new entry
+	ResourceType string
+	Resource     []byte // FHIR R4 JSON without id and version meta
+	OnBehalfOf   string
+	Wait         string // WaitCommit (the default) or WaitSync, as on RecordWrite
+}
+
+// PutDirectory publishes a directory version (tx.PutDirectory) signed by
+// key and returns the entry's id: for a new entry, the id the ledger
+// derives from the transaction.
+func (c *Client) PutDirectory(ctx context.Context, key *keyfile.Key, w DirectoryWrite) (string, *TxResult, error) {
+	chainID, err := c.ChainID(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	n, err := c.nextNonce(ctx, key.ID)
+	if err != nil {
+		return "", nil, err
+	}
+	m := &tx.PutDirectory{ID: w.ID, Version: w.Version, ResourceType: w.ResourceType, Resource: w.Resource, OnBehalfOf: w.OnBehalfOf}
+	if m.ID == "" {
+		m.ID, m.Version = tx.DirectoryID(key.ID, n), 1
+	}
+	wait := WaitCommit
+	if w.Wait == WaitSync {
+		wait = WaitSync
+	}
+	res, err := c.Submit(ctx, tx.Build(chainID, key.ID, n, m, key.Sign), wait)
+	return m.ID, res, err
 }

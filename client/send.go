@@ -31,9 +31,9 @@ func (c *Client) signAs(ctx context.Context, signer string, key *keyfile.Key, m 
 	if err != nil {
 		return nil, err
 	}
-	n, err := c.Nonce(ctx, signer)
+	n, err := c.nextNonce(ctx, signer)
 	if err != nil {
 		return nil, err
 	}
-	return tx.Build(chainID, signer, n.Next, m, key.Sign), nil
+	return tx.Build(chainID, signer, n, m, key.Sign), nil
 }

@@ -275,6 +275,8 @@ func (a *App) dispatch(st kv.Store, signer identity.Signer, v *validated, b bloc
 		return recordQuery(st, signer, m, b, v.hash)
 	case *tx.QueryConsents:
 		return consentQuery(st, signer, m, b, v.hash)
+	case *tx.PutDirectory:
+		return putDirectory(st, signer, m, b)
 	}
 	return nil, nil, tx.Errorf(tx.CodeUnknownType, "no module handles %s", v.tx.Type)
 }

@@ -20,7 +20,11 @@ import (
 
 // putRecord anchors a record version and records its creation or update.
 func putRecord(st kv.Store, signer identity.Signer, m *tx.PutRecord, b block, txHash [32]byte) ([]abci.Event, *audit.Event, error) {
-	ev, err := records.Put(st, records.Context{Signer: signer.Actor, Height: b.height, Time: b.time}, m)
+	by, err := identity.Member(st, signer.Actor, m.OnBehalfOf)
+	if err != nil {
+		return nil, nil, err
+	}
+	ev, err := records.Put(st, records.Context{Signer: by, Height: b.height, Time: b.time}, m)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -28,28 +32,34 @@ func putRecord(st kv.Store, signer identity.Signer, m *tx.PutRecord, b block, tx
 	if ev.Created {
 		action = audit.ActionRecordCreate
 	}
-	return []abci.Event{recordEvent(ev)}, recordAuditEvent(ev, signer, action, b, txHash), nil
+	return []abci.Event{recordEvent(ev)}, recordAuditEvent(ev, by, action, b, txHash), nil
 }
 
 // eraseRecord marks a record erased and records the erasure; nodes delete
 // the blobs the event names once the block commits.
 func eraseRecord(st kv.Store, signer identity.Signer, m *tx.EraseRecord, b block, txHash [32]byte) ([]abci.Event, *audit.Event, error) {
-	ev, err := records.Erase(st, records.Context{Signer: signer.Actor, Height: b.height, Time: b.time}, m)
+	by, err := identity.Member(st, signer.Actor, m.OnBehalfOf)
 	if err != nil {
 		return nil, nil, err
 	}
-	return []abci.Event{recordEvent(ev)}, recordAuditEvent(ev, signer, audit.ActionRecordErase, b, txHash), nil
+	ev, err := records.Erase(st, records.Context{Signer: by, Height: b.height, Time: b.time}, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []abci.Event{recordEvent(ev)}, recordAuditEvent(ev, by, audit.ActionRecordErase, b, txHash), nil
 }
 
-func recordAuditEvent(ev records.Event, signer identity.Signer, action audit.Action, b block, txHash [32]byte) *audit.Event {
-	e := &audit.Event{Height: uint64(b.height), Time: b.time, Actor: ev.By, ActorOrg: signer.Actor.Org, Patient: ev.Patient,
+// recordAuditEvent records a write or erasure by actor: the signer, or the
+// member its organization signed for.
+func recordAuditEvent(ev records.Event, actor *identity.Actor, action audit.Action, b block, txHash [32]byte) *audit.Event {
+	e := &audit.Event{Height: uint64(b.height), Time: b.time, Actor: ev.By, ActorOrg: actor.Org, Patient: ev.Patient,
 		Action: action, RecordIDs: []string{tx.RecordRef{ID: ev.RecordID, Version: ev.Version}.String()},
 		Decision: audit.Permit, Reason: audit.Reason{Rule: "author"}, TxHash: txHash[:]}
 	if ev.ByPatient {
 		e.Reason.Rule = "patient"
 	}
-	if signer.Actor.Kind == tx.KindOrganization {
-		e.ActorOrg = signer.Actor.ID
+	if actor.Kind == tx.KindOrganization {
+		e.ActorOrg = actor.ID
 	}
 	return e
 }
@@ -72,14 +82,25 @@ func recordEvent(ev records.Event) abci.Event {
 // decision, either way, is an audit event, and only a permitted, committed
 // one lets validators release key shares. Records that do not exist or
 // were erased are refused without a decision: there is nothing to read.
+//
+// When an organization signs for a member, consent decides on the member
+// (its id, organization and roles), the event names the member as actor,
+// and the shares are released to the organization, which signed and holds
+// the key its gateway decrypts with.
 func (a *App) accessRecords(st kv.Reader, signer identity.Signer, m *tx.AccessRecords, b block, txHash [32]byte) ([]abci.Event, *audit.Event, error) {
-	by := signer.Actor
+	by, err := identity.Member(st, signer.Actor, m.OnBehalfOf)
+	if err != nil {
+		return nil, nil, err
+	}
 	org, roles, err := requester(st, by)
 	if err != nil {
 		return nil, nil, err
 	}
 	e := &audit.Event{Height: uint64(b.height), Time: b.time, Actor: by.ID, ActorOrg: org, Patient: m.Patient,
 		Action: audit.ActionRecordRead, Purpose: m.Purpose, Decision: audit.Permit, TxHash: txHash[:]}
+	if by != signer.Actor {
+		e.Recipient = signer.Actor.ID
+	}
 	versions := make([]*records.Version, len(m.Records))
 	for i, ref := range m.Records {
 		rec, v, err := records.GetVersion(st, ref.ID, ref.Version)
@@ -125,6 +146,7 @@ func (a *App) accessRecords(st kv.Reader, signer identity.Signer, m *tx.AccessRe
 	attrs := []abci.EventAttribute{
 		{Key: "patient", Value: m.Patient, Index: true},
 		{Key: "by", Value: by.ID, Index: true},
+		{Key: "signer", Value: signer.Actor.ID},
 		{Key: "purpose", Value: m.Purpose},
 		{Key: "rule", Value: e.Reason.Rule},
 	}
@@ -132,6 +154,28 @@ func (a *App) accessRecords(st kv.Reader, signer identity.Signer, m *tx.AccessRe
 		attrs = append(attrs, abci.EventAttribute{Key: "break_glass", Value: "true", Index: true})
 	}
 	return []abci.Event{{Type: tx.TypeAccessRecords.String(), Attributes: attrs}}, e, nil
+}
+
+// putDirectory publishes a directory version. Directory entries are
+// about no patient, so they are not in the audit log (which records what
+// was done with patients' data); the transaction and its event are their
+// record.
+func putDirectory(st kv.Store, signer identity.Signer, m *tx.PutDirectory, b block) ([]abci.Event, *audit.Event, error) {
+	by, err := identity.Member(st, signer.Actor, m.OnBehalfOf)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := records.PutDirectory(st, records.Context{Signer: by, Height: b.height, Time: b.time}, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []abci.Event{{Type: tx.TypePutDirectory.String(), Attributes: []abci.EventAttribute{
+		{Key: "entry", Value: d.ID, Index: true},
+		{Key: "version", Value: strconv.FormatUint(d.Version, 10)},
+		{Key: "type", Value: d.ResourceType},
+		{Key: "org", Value: d.Org, Index: true},
+		{Key: "by", Value: d.Author, Index: true},
+	}}}, nil, nil
 }
 
 // setValidator changes the validator set in state and returns the change

@@ -36,13 +36,18 @@ const encodingVersion = 1
 //	str      reason consent id
 //	str      reason provision path
 //	str      reason rule
-//	byte     flags: bit 0 break-the-glass, other bits zero
+//	byte     flags: bit 0 break-the-glass, bit 1 recipient present, other bits zero
 //	str      transaction hash (0 or 32 bytes)
+//	str      recipient, only if flag bit 1 is set (non-empty)
+//
+// The recipient is behind a flag so that events without one encode exactly
+// as they did before the field existed: their leaf hashes, and so the
+// audit roots of existing logs, do not change.
 func (e *Event) Encode() ([]byte, error) {
 	if err := e.checkShape(); err != nil {
 		return nil, fmt.Errorf("encode event %d: %w", e.Seq, err)
 	}
-	n := 64 + len(e.Actor) + len(e.ActorOrg) + len(e.Patient) + len(e.Action) + len(e.Target) +
+	n := 64 + len(e.Recipient) + len(e.Actor) + len(e.ActorOrg) + len(e.Patient) + len(e.Action) + len(e.Target) +
 		len(e.Purpose) + len(e.Reason.ConsentID) + len(e.Reason.Provision) + len(e.Reason.Rule) + len(e.TxHash)
 	for _, id := range e.RecordIDs {
 		n += 2 + len(id)
@@ -67,12 +72,21 @@ func (e *Event) Encode() ([]byte, error) {
 	if e.BreakGlass {
 		flags |= flagBreakGlass
 	}
+	if e.Recipient != "" {
+		flags |= flagRecipient
+	}
 	w.Byte(flags)
 	w.BytesField(e.TxHash)
+	if e.Recipient != "" {
+		w.String(e.Recipient)
+	}
 	return w.Bytes(), nil
 }
 
-const flagBreakGlass = 1
+const (
+	flagBreakGlass = 1
+	flagRecipient  = 2
+)
 
 // DecodeEvent parses a canonical encoding. It rejects anything Encode would
 // not have produced: unknown versions, non-minimal varints, unsorted or
@@ -107,12 +121,17 @@ func DecodeEvent(b []byte) (Event, error) {
 	e.Reason.Provision = r.String(maxReasonLen)
 	e.Reason.Rule = r.String(maxReasonLen)
 	flags := r.Byte()
-	if r.Err() == nil && flags&^flagBreakGlass != 0 {
+	if r.Err() == nil && flags&^(flagBreakGlass|flagRecipient) != 0 {
 		r.Fail("unknown flags %#x", flags)
 	}
 	e.BreakGlass = flags&flagBreakGlass != 0
 	if tx := r.BytesField(txHashLen); len(tx) > 0 {
 		e.TxHash = HexBytes(append([]byte(nil), tx...))
+	}
+	if flags&flagRecipient != 0 {
+		if e.Recipient = r.String(maxIDLen); r.Err() == nil && e.Recipient == "" {
+			r.Fail("recipient flag set but the recipient is empty")
+		}
 	}
 	if err := r.Done(); err != nil {
 		return Event{}, fmt.Errorf("decode event: %w: %w", ErrInvalidEvent, err)

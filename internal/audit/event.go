@@ -53,6 +53,20 @@ type Event struct {
 	// TxHash is the hash of the transaction that caused the event, empty
 	// for events the ledger raises by itself.
 	TxHash HexBytes `json:"txHash,omitempty"`
+	// Recipient is the identity key shares of a permitted read are released
+	// to when that is not the actor: an organization whose gateway signed
+	// the access for Actor, one of its practitioners or applications, and
+	// decrypts for it. Empty when the actor signed for itself.
+	Recipient string `json:"recipient,omitempty"`
+}
+
+// ReleaseTo is the identity whose HPKE key a permitted read's key shares
+// are sealed to: the recipient if one is named, else the actor.
+func (e *Event) ReleaseTo() string {
+	if e.Recipient != "" {
+		return e.Recipient
+	}
+	return e.Actor
 }
 
 // Decision is the outcome of an access decision.
@@ -224,6 +238,14 @@ func (e *Event) checkShape() error {
 	}
 	if err := checkText("reason rule", e.Reason.Rule); err != nil {
 		return err
+	}
+	if err := checkID("recipient", e.Recipient, true); err != nil {
+		return err
+	}
+	if e.Recipient != "" && e.Recipient == e.Actor {
+		// One meaning, one encoding: an actor who receives its own shares
+		// is written without a recipient.
+		return fmt.Errorf("%w: the recipient is named only when it is not the actor", ErrInvalidEvent)
 	}
 	if e.Reason.ConsentID == "" && e.Reason.Rule == "" {
 		return fmt.Errorf("%w: every decision needs a reason: a consent or a rule", ErrInvalidEvent)

@@ -166,6 +166,16 @@ func writeVectors(t *testing.T) {
 			Encoding: hex.EncodeToString(enc), LeafHash: hex.EncodeToString(leaves[i]), Valid: true,
 		})
 	}
+	// An access an organization signed for its member: the one layout
+	// with a recipient, outside the log so that the proofs stay as they were.
+	member := vectorEvent(0)
+	member.Recipient = "org-0"
+	if enc, err := member.Encode(); err != nil {
+		t.Fatal(err)
+	} else {
+		events = append(events, eventVector{Desc: "good/recipient", Event: &member,
+			Encoding: hex.EncodeToString(enc), LeafHash: hex.EncodeToString(refLeaf(enc)), Valid: true})
+	}
 	for _, b := range brokenEncodings(t) {
 		events = append(events, eventVector{Desc: "broken/" + b.desc, Encoding: hex.EncodeToString(b.enc)})
 	}
@@ -321,6 +331,22 @@ func brokenEncodings(t *testing.T) []struct {
 	}{
 		{"empty", nil},
 		{"trailing-byte", append(bytes.Clone(good), 0)},
+		// Flag bit 1 promises a recipient after the transaction hash.
+		{"recipient-flag-without-recipient", func() []byte {
+			b := bytes.Clone(good)
+			b[len(b)-2-txHashLen] |= flagRecipient
+			return b
+		}()},
+		{"recipient-empty", func() []byte {
+			b := bytes.Clone(good)
+			b[len(b)-2-txHashLen] |= flagRecipient
+			return append(b, 0)
+		}()},
+		{"recipient-is-actor", func() []byte {
+			b := bytes.Clone(good)
+			b[len(b)-2-txHashLen] |= flagRecipient
+			return append(append(b, byte(len(base.Actor))), base.Actor...)
+		}()},
 		{"truncated", good[:len(good)-1]},
 		{"unknown-version", append([]byte{2}, good[1:]...)},
 		// Seq 0 is the byte after the version; 0x80 0x00 is a longer spelling of 0.

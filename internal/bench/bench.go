@@ -91,15 +91,11 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	if opt.MaxTxs == 0 {
 		opt.MaxTxs = int(opt.Duration.Seconds() * 4000)
 	}
-	dir, cleanup, err := workDir(opt.Dir)
+	dir, progress, cleanup, err := prepare(opt.Dir, opt.Progress)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	progress := opt.Progress
-	if progress == nil {
-		progress = io.Discard
-	}
 
 	fmt.Fprintf(progress, "bench: signing %d carechain transactions\n", opt.MaxTxs)
 	appTxs, err := registrations(opt.MaxTxs)
@@ -356,6 +352,16 @@ func stopNetwork(procs []*exec.Cmd) time.Duration {
 }
 
 // workDir returns dir, or a new temporary directory removed by cleanup.
+// prepare returns the run's directory (see workDir) and where progress
+// goes (nowhere if progress is nil).
+func prepare(dir string, progress io.Writer) (string, io.Writer, func(), error) {
+	if progress == nil {
+		progress = io.Discard
+	}
+	d, cleanup, err := workDir(dir)
+	return d, progress, cleanup, err
+}
+
 func workDir(dir string) (string, func(), error) {
 	if dir != "" {
 		return dir, func() {}, nil

@@ -73,15 +73,11 @@ func RunRecords(ctx context.Context, opt RecordOptions) (*RecordResult, error) {
 	if opt.Workers <= 0 {
 		opt.Workers = 32
 	}
-	dir, cleanup, err := workDir(opt.Dir)
+	dir, progress, cleanup, err := prepare(opt.Dir, opt.Progress)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	progress := opt.Progress
-	if progress == nil {
-		progress = io.Discard
-	}
 	members, err := node.Testnet(dir, "carechain-bench", opt.Validators, opt.BasePort)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"flag"
 	"fmt"
 	"time"
 
@@ -8,7 +9,7 @@ import (
 )
 
 func runBench(e *env, args []string) error {
-	fs := newFlags(e, "bench", "bench [--validators 4] [--duration 20s] [--records [--size 10240] [--workers 32]] [--base-port P] [--cpuprofile FILE] [--json]")
+	fs := newFlags(e, "bench", "bench [--validators 4] [--duration 20s] [--records [--size 10240] [--workers 32] | --fhir [--workers 8]] [--base-port P] [--cpuprofile FILE] [--json]")
 	validators := fs.Int("validators", 4, "validators in the local network")
 	duration := fs.Duration("duration", 20*time.Second, "how long to drive each application")
 	basePort := fs.Int("base-port", 28000, "first loopback port; the baseline uses base-port+500")
@@ -17,7 +18,8 @@ func runBench(e *env, args []string) error {
 	asJSON := fs.Bool("json", false, `print {"app_tps","baseline_tps","ratio",...}`)
 	recordsMode := fs.Bool("records", false, "measure encrypted record writes, then audited threshold-decrypted reads, for --duration each")
 	size := fs.Int("size", 10<<10, "with --records: bytes of each record's FHIR JSON")
-	workers := fs.Int("workers", 32, "with --records: concurrent writers, then readers, spread over the gateways")
+	workers := fs.Int("workers", 32, "with --records: concurrent writers, then readers, spread over the gateways; with --fhir: concurrent FHIR clients (default 8)")
+	fhirMode := fs.Bool("fhir", false, "measure FHIR reads and searches (p50, p99, throughput) through node0's gateway acting for an organization, for --duration each")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -26,6 +28,26 @@ func runBench(e *env, args []string) error {
 	}
 	if *duration < time.Second || *duration > 10*time.Minute {
 		return usageError("--duration must be between 1s and 10m")
+	}
+	if *fhirMode {
+		w := *workers
+		if !flagSet(fs, "workers") {
+			w = 8
+		}
+		if w < 1 || w > 256 || *duration > 4*time.Minute {
+			return usageError("with --fhir, --workers must be 1 to 256 and --duration at most 4m")
+		}
+		r, err := bench.RunFHIR(e.ctx, bench.FHIROptions{Validators: *validators, Duration: *duration, BasePort: *basePort,
+			Dir: *dir, Progress: e.stderr, Workers: w})
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(e.stdout, r)
+		}
+		fmt.Fprintf(e.stdout, "FHIR read    %6.1f/s  p50 %5.0f ms  p99 %5.0f ms  (%d)\n", r.ReadsPerS, r.ReadP50MS, r.ReadP99MS, r.Reads)
+		fmt.Fprintf(e.stdout, "FHIR search  %6.1f/s  p50 %5.0f ms  p99 %5.0f ms  (%d; %d resources a page)\n", r.SearchesPerS, r.SearchP50MS, r.SearchP99MS, r.Searches, r.PageSize)
+		return nil
 	}
 	if *recordsMode {
 		if *size < 100 || *size > 4<<20 || *workers < 1 || *workers > 256 {
@@ -60,4 +82,11 @@ func runBench(e *env, args []string) error {
 		fmt.Fprintln(e.stdout, "note: the pre-signed pool ran out; the figures are lower bounds")
 	}
 	return nil
+}
+
+// flagSet reports whether the command line set the named flag.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

@@ -53,6 +53,7 @@ func commands() []command {
 		{"consent", "grant, revoke, list, show, import and check consents; delegates; opt-out", runConsent},
 		{"record", "write, read, erase and list encrypted records (record put|get|erase|history|list)", runRecord},
 		{"audit", "read a patient's access history (audited), export it, prove an event", runAudit},
+		{"import", "load FHIR transaction Bundles (e.g. Synthea patients) through the FHIR API", runImport},
 		{"auth", "get a SMART Backend Services bearer token for the FHIR API (auth token)", runAuth},
 		{"verify", "check an audit proof bundle offline against the genesis", runVerify},
 		{"check", "check a stopped node's stores offline and name anything changed", runCheck},

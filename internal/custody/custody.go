@@ -123,6 +123,11 @@ func refuse(status int, code tx.Code, format string, args ...any) error {
 	return &Error{Status: status, Code: code, Msg: fmt.Sprintf(format, args...)}
 }
 
+// NotYetCommitted is in the refusal of a share for an audit event beyond
+// this validator's committed log: a reader's gateway may have committed
+// the block first, and asks again.
+const NotYetCommitted = "is not in the committed log"
+
 // Release re-seals this validator's share of a record version to the
 // reader named by audit event seq, if and only if that event is in the
 // committed log, permitted a read of exactly this version, is recent, and
@@ -154,7 +159,9 @@ func (s *Service) Release(ctx context.Context, recordID string, version uint64, 
 	if err != nil || index >= len(b.Shares) {
 		return keyshare.SealedShare{}, fmt.Errorf("custody blob of %s v%d is not usable: %v", recordID, v.Version, err)
 	}
-	reader, err := identity.Get(snap, ev.Actor)
+	// The recipient, not the actor, when an organization signed the access
+	// for one of its members: its gateway holds the key that opens shares.
+	reader, err := identity.Get(snap, ev.ReleaseTo())
 	if err != nil {
 		return keyshare.SealedShare{}, err
 	}
@@ -185,7 +192,7 @@ func (s *Service) permitted(snap kv.Reader, height int64, recordID string, versi
 		return audit.Event{}, nil, err
 	}
 	if seq >= size {
-		return audit.Event{}, nil, refuse(http.StatusNotFound, tx.CodeNotFound, "audit event %d is not in the committed log (size %d): no share before the access is on the ledger", seq, size)
+		return audit.Event{}, nil, refuse(http.StatusNotFound, tx.CodeNotFound, "audit event %d %s (size %d): no share before the access is on the ledger", seq, NotYetCommitted, size)
 	}
 	ev, err := audit.Get(snap, seq)
 	if err != nil {

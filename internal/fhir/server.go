@@ -62,6 +62,10 @@ func New(cfg Config) *Server {
 	return &Server{cfg: cfg, handlers: map[handlerKey]http.Handler{}, search: map[string][]SearchParam{}}
 }
 
+// BaseURL is the FHIR base as clients reach it, for the URLs handlers
+// answer with (Location, fullUrl, paging links).
+func (s *Server) BaseURL() string { return s.cfg.BaseURL }
+
 // Handle registers h for a resource-level interaction on resourceType
 // (Read, VRead, Update, Delete, HistoryInstance, HistoryType, Create,
 // SearchType). The token's scopes are checked before h runs. It panics on

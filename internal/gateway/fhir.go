@@ -1,12 +1,14 @@
 package gateway
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/carechain/carechain/internal/fhir"
 	"github.com/carechain/carechain/internal/identity"
+	"github.com/carechain/carechain/internal/keyfile"
 	"github.com/carechain/carechain/internal/smart"
 	"github.com/carechain/carechain/internal/tx"
 )
@@ -20,6 +22,14 @@ type FHIRConfig struct {
 	TokenKey []byte
 	// Version is reported in the CapabilityStatement.
 	Version string
+	// OrgKey is the key of the organization this gateway acts for
+	// (gateway.org_key in carechain.toml). With it, /fhir stores and reads
+	// records: the gateway signs as the organization, naming the SMART
+	// client in the audit. Without it, /fhir has no resources.
+	OrgKey *keyfile.Key
+	// APIURL is where the gateway's own native API is reached; the
+	// organization agent uses it only as the base of in-process requests.
+	APIURL string
 }
 
 // EnableFHIR mounts, in the handler Handler returns from then on,
@@ -37,6 +47,14 @@ func (g *Gateway) EnableFHIR(cfg FHIRConfig) error {
 	}
 	g.smart = s
 	g.fhir = fhir.New(fhir.Config{BaseURL: s.FHIRBaseURL(), TokenURL: s.TokenURL(), Auth: s, Version: cfg.Version, Started: time.Now()})
+	if cfg.OrgKey != nil {
+		base := cfg.APIURL
+		if base == "" {
+			base = cfg.BaseURL
+		}
+		g.actFor(cfg.OrgKey, base)
+	}
+	g.registerConsents()
 	return nil
 }
 
@@ -53,7 +71,7 @@ func (g *Gateway) mountFHIR(mux *http.ServeMux) {
 	// Any method, so that a GET is told "405, use POST" by the token
 	// endpoint rather than "no such endpoint".
 	mux.HandleFunc(smart.TokenPath, g.smart.ServeToken)
-	fhirHandler := http.StripPrefix(smart.FHIRPath, g.fhir)
+	fhirHandler := g.logRefusals(http.StripPrefix(smart.FHIRPath, g.fhir))
 	mux.Handle(smart.FHIRPath, fhirHandler)
 	mux.Handle(smart.FHIRPath+"/", fhirHandler)
 }
@@ -89,4 +107,54 @@ func (l ledgerClients) Client(id string) (*smart.Client, error) {
 		}
 	}
 	return c, nil
+}
+
+// logRefusals logs every FHIR request answered with an error, with its
+// stable code. A refusal before the ledger is asked (no token, a bad
+// token, scope, organization, purpose) leaves no audit event — it names no
+// authenticated access to decide — so the node's log is where it is kept;
+// refusals the ledger decides are audit events as well.
+func (g *Gateway) logRefusals(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		if rec.status < 400 {
+			return
+		}
+		var oo fhir.OperationOutcome
+		code, msg := "", ""
+		if json.Unmarshal(rec.head, &oo) == nil && len(oo.Issue) > 0 {
+			msg = oo.Issue[0].Diagnostics
+			if d := oo.Issue[0].Details; d != nil && len(d.Coding) > 0 {
+				code = d.Coding[0].Code
+			}
+		}
+		g.log.Warn("fhir request refused", "method", r.Method, "path", r.URL.Path, "status", rec.status, "code", code, "reason", msg,
+			"remote", r.RemoteAddr)
+	})
+}
+
+// statusRecorder keeps a response's status and, for an error, the start
+// of its body.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	head   []byte
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	if s.status >= 400 && len(s.head) < 4096 {
+		s.head = append(s.head, b[:min(len(b), 4096-len(s.head))]...)
+	}
+	return s.ResponseWriter.Write(b)
 }

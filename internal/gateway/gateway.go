@@ -68,6 +68,9 @@ type Gateway struct {
 	// permitted query replace it, since what the ledger permits is the
 	// app's to decide and tested there.
 	submitQuery func(ctx context.Context, raw []byte) (*client.TxResult, int, error)
+	// org is the organization the gateway acts for on /fhir; nil unless
+	// the node is configured with its key.
+	org *orgAgent
 }
 
 // New returns a gateway over a started node and its committed state.

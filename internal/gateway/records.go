@@ -41,8 +41,8 @@ func (g *Gateway) needCustody(w http.ResponseWriter) bool {
 
 // putRecord takes a new record version: it checks that the blob is the one
 // the transaction anchors, stages it so peers can fetch it, submits the
-// transaction and waits for its block. A rejected version's blob is
-// removed again.
+// transaction and waits for its block (or, with ?wait=sync, only for the
+// mempool to admit it). A rejected version's blob is removed again.
 func (g *Gateway) putRecord(w http.ResponseWriter, r *http.Request) {
 	if !g.needCustody(w) {
 		return
@@ -61,12 +61,17 @@ func (g *Gateway) putRecord(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
 		return
 	}
+	wait := r.URL.Query().Get("wait")
+	if wait != "" && wait != "sync" && wait != "commit" {
+		writeError(w, http.StatusBadRequest, tx.CodeInvalid, "wait must be sync or commit")
+		return
+	}
 	h, err := g.custody.Stage(up.Blob)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, tx.CodeInternal, "stage blob: "+err.Error())
 		return
 	}
-	res, status, err := g.submitAndWait(r.Context(), up.Tx, true)
+	res, status, err := g.submitAndWait(r.Context(), up.Tx, wait != "sync")
 	if err != nil {
 		writeError(w, status, tx.CodeInternal, err.Error())
 		return

@@ -62,6 +62,13 @@ func (g *Gateway) submitAndWait(ctx context.Context, raw []byte, untilCommit boo
 		defer cancel()
 	}
 	res, err := g.rpc.BroadcastTxSync(ctx, raw)
+	if g.org != nil {
+		code := uint32(0)
+		if res != nil {
+			code = res.Code
+		}
+		g.org.admitted(raw, code, err)
+	}
 	if err != nil {
 		status := http.StatusServiceUnavailable
 		if strings.Contains(err.Error(), "tx already exists in cache") {

@@ -100,3 +100,28 @@ func UseNonce(st kv.Store, id string, nonce uint64) error {
 	}
 	return nil
 }
+
+// Member resolves who acts in a record message an organization signs on
+// behalf of one of its members: the member, which must be a practitioner
+// or application of exactly that organization and unrevoked. With no
+// member named, the signer acts for itself. Only organizations sign for
+// others, because only an organization's key is the one its gateway holds.
+func Member(st kv.Reader, signer *Actor, member string) (*Actor, error) {
+	if member == "" {
+		return signer, nil
+	}
+	if signer.Kind != tx.KindOrganization {
+		return nil, tx.Errorf(tx.CodeUnauthorized, "only an organization signs on behalf of another actor; %s is a %s", signer.ID, signer.Kind)
+	}
+	m, err := Get(st, member)
+	if err != nil {
+		return nil, err
+	}
+	if (m.Kind != tx.KindPractitioner && m.Kind != tx.KindApplication) || m.Org != signer.ID {
+		return nil, tx.Errorf(tx.CodeUnauthorized, "%s is not a practitioner or application of organization %s", member, signer.ID)
+	}
+	if m.Revoked {
+		return nil, tx.Errorf(tx.CodeSignerRevoked, "%s, on whose behalf %s signs, was revoked", member, signer.ID)
+	}
+	return m, nil
+}

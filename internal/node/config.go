@@ -30,6 +30,8 @@ type Config struct {
 	Moniker string    `toml:"moniker"`
 	API     APIConfig `toml:"api"`
 	Log     LogConfig `toml:"log"`
+	// Gateway says whom the gateway acts for on /fhir.
+	Gateway GatewayConfig `toml:"gateway,omitempty"`
 	// Peers are the other validators' gateways, from which this node
 	// fetches the custody blobs it lacks and through which it collects key
 	// shares for its readers.
@@ -52,6 +54,16 @@ type APIConfig struct {
 	// their assertions for PublicURL/auth/token; empty means
 	// http://<listen>.
 	PublicURL string `toml:"public_url,omitempty"`
+}
+
+// GatewayConfig configures the FHIR gateway's organization.
+type GatewayConfig struct {
+	// OrgKey is the key file (relative to the node's home, or absolute) of
+	// the organization this gateway acts for: it signs that organization's
+	// record transactions for its SMART clients and decrypts what is
+	// released to it. Empty: /fhir serves no resources. Keep the file
+	// mode 0600; it can read everything the organization may read.
+	OrgKey string `toml:"org_key,omitempty"`
 }
 
 // LogConfig configures structured logging.
@@ -82,6 +94,10 @@ func LoadConfig(home string) (Config, error) {
 	}
 	return c, nil
 }
+
+// SaveConfig writes DIR/carechain.toml, for tools and tests that change a
+// node's settings between init and start.
+func SaveConfig(home string, c Config) error { return writeConfig(home, c) }
 
 func writeConfig(home string, c Config) error {
 	f, err := os.OpenFile(filepath.Join(home, ConfigFile), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)

@@ -30,6 +30,7 @@ import (
 	"github.com/carechain/carechain/internal/app"
 	"github.com/carechain/carechain/internal/custody"
 	"github.com/carechain/carechain/internal/gateway"
+	"github.com/carechain/carechain/internal/keyfile"
 	"github.com/carechain/carechain/internal/smart"
 	"github.com/carechain/carechain/internal/state"
 )
@@ -236,5 +237,16 @@ func (n *Node) enableFHIR(home string, cfg Config, version string) error {
 				"listen", cfg.API.Listen, "config", ConfigFile)
 		}
 	}
-	return n.gw.EnableFHIR(gateway.FHIRConfig{BaseURL: base, TokenKey: key, Version: version})
+	fc := gateway.FHIRConfig{BaseURL: base, TokenKey: key, Version: version, APIURL: n.APIURL}
+	if cfg.Gateway.OrgKey != "" {
+		path := cfg.Gateway.OrgKey
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(home, path)
+		}
+		if fc.OrgKey, err = keyfile.Load(path); err != nil {
+			return fmt.Errorf("gateway.org_key in %s: %w", ConfigFile, err)
+		}
+		n.log.Info("the FHIR gateway acts for its organization", "org", fc.OrgKey.ID)
+	}
+	return n.gw.EnableFHIR(fc)
 }

@@ -5,8 +5,10 @@ package nodetest
 import (
 	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"net"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -14,7 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/carechain/carechain/client"
+	"github.com/carechain/carechain/internal/keyfile"
 	"github.com/carechain/carechain/internal/node"
+	"github.com/carechain/carechain/internal/tx"
 )
 
 // FreeBasePort returns P such that P, P+1 and P+2 are free on 127.0.0.1:
@@ -50,6 +54,14 @@ func FreeBasePort() (int, error) {
 // test ends, and returns once it has committed its first block.
 func Start(tb testing.TB, home, chainID string) *node.Node {
 	tb.Helper()
+	return StartWith(tb, home, chainID, nil, nil)
+}
+
+// StartWith is Start with a chance to change the node's carechain.toml
+// between init and start, and a writer for the node's logs (nil discards
+// them).
+func StartWith(tb testing.TB, home, chainID string, configure func(cfg *node.Config), logs io.Writer) *node.Node {
+	tb.Helper()
 	base, err := FreeBasePort()
 	if err != nil {
 		tb.Fatal(err)
@@ -57,7 +69,17 @@ func Start(tb testing.TB, home, chainID string) *node.Node {
 	if _, err := node.Init(home, chainID, base); err != nil {
 		tb.Fatal(err)
 	}
-	n, err := node.Start(home, node.Options{NoMetrics: true, Registerer: prometheus.NewRegistry()})
+	if configure != nil {
+		cfg, err := node.LoadConfig(home)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		configure(&cfg)
+		if err := node.SaveConfig(home, cfg); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	n, err := node.Start(home, node.Options{NoMetrics: true, Registerer: prometheus.NewRegistry(), LogOutput: logs})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -73,4 +95,40 @@ func Start(tb testing.TB, home, chainID string) *node.Node {
 		}
 		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
 	}
+}
+
+// Org is a started node whose FHIR gateway acts for an organization, with
+// the keys a test needs.
+type Org struct {
+	Node  *node.Node
+	Home  string
+	Admin *keyfile.Key // the consortium admin
+	Org   *keyfile.Key // the organization the gateway acts for, registered
+}
+
+// StartOrg starts a single-validator node whose gateway acts for a new
+// organization (gateway.org_key), registers that organization with the
+// admin key, and returns once it is on the ledger. logs receives the
+// node's logs (nil discards them).
+func StartOrg(tb testing.TB, home, chainID string, logs io.Writer) *Org {
+	tb.Helper()
+	org, err := keyfile.Generate()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := StartWith(tb, home, chainID, func(cfg *node.Config) {
+		if err := org.Save(filepath.Join(home, "org.key.json")); err != nil {
+			tb.Fatal(err)
+		}
+		cfg.Gateway.OrgKey = "org.key.json"
+	}, logs)
+	admin, err := keyfile.Load(filepath.Join(home, node.AdminKeyFile))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	reg := tx.NewRegistration(chainID, tx.KindOrganization, "Test Hospital", "", org.Sign, org.HPKEPublic())
+	if _, err := client.New(n.APIURL).Send(context.Background(), admin, reg); err != nil {
+		tb.Fatal(err)
+	}
+	return &Org{Node: n, Home: home, Admin: admin, Org: org}
 }

@@ -14,6 +14,10 @@
 //	rc/r/<record id>                   Record: the record and its latest version
 //	rc/v/<record id>/<version, 8 bytes big-endian>  Version: one version's anchor
 //	rc/p/<patient id>/<record id>      0x01: the patient's records, for listing
+//	dr/<entry id>/<version, 8 bytes big-endian>  DirectoryVersion (directory.go)
+//
+// It also keeps the directory (directory.go): organizations, practitioners
+// and locations as FHIR resources in the clear, which are about no patient.
 package records
 
 import (

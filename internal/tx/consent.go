@@ -344,10 +344,17 @@ const consentIDDomain = "carechain/consent-id/v1\x00"
 // uses each nonce once, so each grant gets its own id, which every node
 // computes alike and the client can predict.
 func ConsentID(signer string, nonce uint64) string {
-	w := codec.NewWriter(len(consentIDDomain) + len(signer) + 12)
-	w.Fixed([]byte(consentIDDomain))
+	return derivedID("cs", consentIDDomain, signer, nonce)
+}
+
+// derivedID is prefix and 24 lower-case base32 letters of SHA-256 over
+// domain, the signer (length-prefixed) and the nonce (uvarint): the ids of
+// what a transaction creates, known to its signer beforehand.
+func derivedID(prefix, domain, signer string, nonce uint64) string {
+	w := codec.NewWriter(len(domain) + len(signer) + 12)
+	w.Fixed([]byte(domain))
 	w.String(signer)
 	w.Uvarint(nonce)
 	sum := sha256.Sum256(w.Bytes())
-	return "cs" + strings.ToLower(idEncoding.EncodeToString(sum[:15]))
+	return prefix + strings.ToLower(idEncoding.EncodeToString(sum[:15]))
 }

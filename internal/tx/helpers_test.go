@@ -82,6 +82,14 @@ func sampleMsgs(t testing.TB) map[string]tx.Msg {
 		"query-consents":     &tx.QueryConsents{Patient: patient.id()},
 		"query-one-consent":  &tx.QueryConsents{Patient: patient.id(), ConsentID: "csgranted"},
 		"query-decision":     &tx.QueryConsents{Patient: patient.id(), Requester: doc.id()},
+		"put-record-for-member": &tx.PutRecord{Patient: patient.id(), RecordID: "rcexample", Version: 2, ResourceType: "Observation",
+			Size: 10, BlobHash: bytes.Repeat([]byte{7}, 32), Anchor: []byte{1}, Custodians: bytes.Repeat([]byte{9}, 32), OnBehalfOf: doc.id()},
+		"access-records-for-member": &tx.AccessRecords{Patient: patient.id(), Purpose: "TREAT", Records: []tx.RecordRef{{ID: "rca"}}, OnBehalfOf: doc.id()},
+		"erase-record-for-member":   &tx.EraseRecord{RecordID: "rcexample", OnBehalfOf: doc.id()},
+		"put-directory-version": &tx.PutDirectory{ID: "drexample", Version: 2, ResourceType: "Organization",
+			Resource: []byte(`{"resourceType":"Organization","name":"General"}`)},
+		"put-directory-for-member": &tx.PutDirectory{ID: "drexample", Version: 3, ResourceType: "Practitioner",
+			Resource: []byte(`{"resourceType":"Practitioner"}`), OnBehalfOf: doc.id()},
 	}
 }
 

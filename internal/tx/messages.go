@@ -9,7 +9,7 @@ import (
 
 // Type names the message a transaction carries. Numbers are part of the
 // protocol and are never reused. Ranges are reserved per module: 1–9
-// identity, 10–29 consent, 30–49 records, 50–69 audit.
+// identity, 10–29 consent, 30–49 records, 50–69 audit, 70–79 directory.
 type Type uint32
 
 const (
@@ -24,7 +24,7 @@ func Types() []Type {
 	return []Type{TypeRegisterActor, TypeRotateKey, TypeRevokeActor, TypeSetValidator, TypeSetRoles,
 		TypeGrantConsent, TypeUpdateConsent, TypeRevokeConsent, TypeSetDelegate, TypeRemoveDelegate, TypeSetBreakGlassOptOut,
 		TypeQueryConsents, TypePutRecord, TypeAccessRecords, TypeEraseRecord, TypeQueryRecords,
-		TypeQueryAuditHistory}
+		TypeQueryAuditHistory, TypePutDirectory}
 }
 
 func (t Type) String() string {
@@ -63,6 +63,8 @@ func (t Type) String() string {
 		return "consent.query"
 	case TypeQueryAuditHistory:
 		return "audit.query"
+	case TypePutDirectory:
+		return "directory.put"
 	}
 	return fmt.Sprintf("type_%d", uint32(t))
 }
@@ -217,7 +219,9 @@ func DecodeMsg(t Type, body []byte) (Msg, error) {
 			if m = decodeAuditMsg(t, r); m == nil {
 				if m = decodeRecordMsg(t, r); m == nil {
 					if m = decodeValidatorMsg(t, r); m == nil {
-						return nil, Errorf(CodeUnknownType, "unknown message type %d", uint32(t))
+						if m = decodeDirectoryMsg(t, r); m == nil {
+							return nil, Errorf(CodeUnknownType, "unknown message type %d", uint32(t))
+						}
 					}
 				}
 			}

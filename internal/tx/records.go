@@ -55,6 +55,10 @@ type PutRecord struct {
 	BlobHash   []byte // SHA-256 of the custody blob, 32 bytes
 	Anchor     []byte
 	Custodians []byte // SHA-256 of the custody validator set, 32 bytes
+	// OnBehalfOf is set when an organization signs for one of its
+	// practitioners or applications (its gateway acting for a SMART client):
+	// the member is the author the ledger and the audit log name.
+	OnBehalfOf string
 }
 
 func (*PutRecord) Type() Type { return TypePutRecord }
@@ -71,6 +75,7 @@ func (m *PutRecord) Encode() []byte {
 	w.Fixed(m.BlobHash)
 	w.BytesField(m.Anchor)
 	w.Fixed(m.Custodians)
+	writeOnBehalfOf(w, m.OnBehalfOf)
 	return w.Bytes()
 }
 
@@ -96,6 +101,11 @@ type AccessRecords struct {
 	Records    []RecordRef // ascending by id, ids unique
 	Purpose    string
 	BreakGlass bool
+	// OnBehalfOf is set when an organization signs for one of its
+	// practitioners or applications: consent decides on the member, the
+	// audit event names the member as actor, and the key shares are
+	// released to the organization that signed, whose gateway decrypts.
+	OnBehalfOf string
 }
 
 func (*AccessRecords) Type() Type { return TypeAccessRecords }
@@ -110,6 +120,7 @@ func (m *AccessRecords) Encode() []byte {
 	}
 	w.String(m.Purpose)
 	w.Bool(m.BreakGlass)
+	writeOnBehalfOf(w, m.OnBehalfOf)
 	return w.Bytes()
 }
 
@@ -120,6 +131,9 @@ func (m *AccessRecords) Encode() []byte {
 type EraseRecord struct {
 	RecordID string
 	Reason   string
+	// OnBehalfOf names the member of the signing organization who erases,
+	// as on PutRecord.
+	OnBehalfOf string
 }
 
 func (*EraseRecord) Type() Type { return TypeEraseRecord }
@@ -128,6 +142,7 @@ func (m *EraseRecord) Encode() []byte {
 	w := codec.NewWriter(64 + len(m.Reason))
 	w.String(m.RecordID)
 	w.String(m.Reason)
+	writeOnBehalfOf(w, m.OnBehalfOf)
 	return w.Bytes()
 }
 
@@ -151,12 +166,33 @@ func (m *QueryRecords) Encode() []byte {
 	return w.Bytes()
 }
 
+// writeOnBehalfOf appends the optional member field of a record message.
+// It is written only when set, so that a message without it encodes as it
+// did before the field existed; readOnBehalfOf refuses a present but empty
+// field, which keeps the encoding canonical.
+func writeOnBehalfOf(w *codec.Writer, id string) {
+	if id != "" {
+		w.String(id)
+	}
+}
+
+func readOnBehalfOf(r *codec.Reader) string {
+	if r.Err() != nil || r.Remaining() == 0 {
+		return ""
+	}
+	id := r.String(MaxIDLen)
+	if r.Err() == nil && id == "" {
+		r.Fail("an empty on-behalf-of field is written by leaving it out")
+	}
+	return id
+}
+
 func decodeRecordMsg(t Type, r *codec.Reader) Msg {
 	switch t {
 	case TypeQueryRecords:
 		return &QueryRecords{Patient: r.String(MaxIDLen), RecordID: r.String(MaxIDLen)}
 	case TypePutRecord:
-		return &PutRecord{
+		m := &PutRecord{
 			Patient:      r.String(MaxIDLen),
 			RecordID:     r.String(MaxIDLen),
 			Version:      r.Uvarint(),
@@ -168,6 +204,8 @@ func decodeRecordMsg(t Type, r *codec.Reader) Msg {
 			Anchor:       r.BytesField(MaxAnchorBytes),
 			Custodians:   r.Fixed(sha256.Size),
 		}
+		m.OnBehalfOf = readOnBehalfOf(r)
+		return m
 	case TypeAccessRecords:
 		m := &AccessRecords{Patient: r.String(MaxIDLen)}
 		n := r.Uvarint()
@@ -180,9 +218,12 @@ func decodeRecordMsg(t Type, r *codec.Reader) Msg {
 		}
 		m.Purpose = r.String(MaxIDLen)
 		m.BreakGlass = r.Bool()
+		m.OnBehalfOf = readOnBehalfOf(r)
 		return m
 	case TypeEraseRecord:
-		return &EraseRecord{RecordID: r.String(MaxIDLen), Reason: r.String(MaxReasonLen)}
+		m := &EraseRecord{RecordID: r.String(MaxIDLen), Reason: r.String(MaxReasonLen)}
+		m.OnBehalfOf = readOnBehalfOf(r)
+		return m
 	}
 	return nil
 }
@@ -219,7 +260,7 @@ func validateRecordMsg(t *Tx, m Msg) (bool, error) {
 		if len(m.Anchor) == 0 {
 			return true, Errorf(CodeInvalid, "a record version needs its key-share anchor")
 		}
-		return true, nil
+		return true, checkOnBehalfOf(t, m.OnBehalfOf)
 	case *AccessRecords:
 		if err := checkID("patient", m.Patient); err != nil {
 			return true, err
@@ -238,9 +279,12 @@ func validateRecordMsg(t *Tx, m Msg) (bool, error) {
 		if !consent.IsKnownPurpose(consent.Purpose(m.Purpose)) {
 			return true, Errorf(CodeInvalid, "unknown purpose of use %q", m.Purpose)
 		}
-		return true, nil
+		return true, checkOnBehalfOf(t, m.OnBehalfOf)
 	case *EraseRecord:
-		return true, checkID("record", m.RecordID)
+		if err := checkID("record", m.RecordID); err != nil {
+			return true, err
+		}
+		return true, checkOnBehalfOf(t, m.OnBehalfOf)
 	case *QueryRecords:
 		if m.RecordID != "" {
 			if m.Patient != "" {
@@ -253,6 +297,21 @@ func validateRecordMsg(t *Tx, m Msg) (bool, error) {
 		return true, checkID("patient", m.Patient)
 	}
 	return false, nil
+}
+
+// checkOnBehalfOf checks the member field without state; whether the member
+// belongs to the signer is the block's to decide.
+func checkOnBehalfOf(t *Tx, id string) error {
+	if id == "" {
+		return nil
+	}
+	if err := checkID("on-behalf-of actor", id); err != nil {
+		return err
+	}
+	if id == t.Signer {
+		return Errorf(CodeInvalid, "a signer acting for itself leaves on-behalf-of empty")
+	}
+	return nil
 }
 
 func checkLabels(labels []string) error {
@@ -282,10 +341,5 @@ const recordIDDomain = "carechain/record-id/v1\x00"
 // domain prefix, the signer and the nonce, like ConsentID. The writer
 // knows it before the block, so it can bind the ciphertext to it.
 func RecordID(signer string, nonce uint64) string {
-	w := codec.NewWriter(len(recordIDDomain) + len(signer) + 12)
-	w.Fixed([]byte(recordIDDomain))
-	w.String(signer)
-	w.Uvarint(nonce)
-	sum := sha256.Sum256(w.Bytes())
-	return "rc" + strings.ToLower(idEncoding.EncodeToString(sum[:15]))
+	return derivedID("rc", recordIDDomain, signer, nonce)
 }

@@ -70,6 +70,9 @@ func ValidateBasic(chainID string, t *Tx, m Msg) error {
 	if handled, err := validateConsentMsg(t, m); handled {
 		return err
 	}
+	if handled, err := validateDirectoryMsg(t, m); handled {
+		return err
+	}
 	if handled, err := validateRecordMsg(t, m); handled {
 		return err
 	}

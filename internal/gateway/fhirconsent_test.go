@@ -1,0 +1,101 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carechain/carechain/client"
+	"github.com/carechain/carechain/internal/consent"
+	"github.com/carechain/carechain/internal/gateway"
+	"github.com/carechain/carechain/internal/tx"
+)
+
+// TestFHIRConsentAndAuditEvent grants a consent through the FHIR API with
+// the patient's signed transaction in a header (the gateway holds no
+// patient key), reads and searches it, reads a record under it, and finds
+// the organization's own accesses as BALP AuditEvents.
+func TestFHIRConsentAndAuditEvent(t *testing.T) {
+	f := startFHIRNet(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rb, _ := json.Marshal(observation("Patient/none", "29463-7", "2024-01-01"))
+	rec, err := f.c.WriteRecord(ctx, f.patient, client.RecordWrite{Patient: f.patient.ID, ResourceType: "Observation", Resource: rb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := f.token(t, f.doctor, "system/*.cruds", "TREAT")
+
+	grant := consent.Consent{Status: consent.StatusActive, Patient: f.patient.ID, Provision: consent.Provision{Type: consent.Permit,
+		Actors: []consent.Actor{consent.Identity(f.doctor.ID)}, Actions: []consent.Action{consent.ActionAccess},
+		Classes: []string{"Observation"}, Purposes: []consent.Purpose{consent.PurposeTreatment}}}
+	// The resource's id is the ledger's to give; ToFHIR needs one.
+	draft := grant
+	draft.ID, draft.Grantor = "new", f.patient.ID
+	body, err := consent.ToFHIR(draft)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := func(c consent.Consent) string {
+		n, err := f.c.Nonce(ctx, f.patient.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := tx.Build("gateway-test", f.patient.ID, n.Next, &tx.GrantConsent{Patient: f.patient.ID, Consent: consent.Encode(c)}, f.patient.Sign)
+		return base64.StdEncoding.EncodeToString(raw)
+	}
+	f.expect(t, f.do(t, "POST", "/Consent", tok, body), 422, "consent_unsigned")
+	other := grant
+	other.Provision.Purposes = []consent.Purpose{consent.PurposePayment}
+	f.expect(t, f.do(t, "POST", "/Consent", tok, body, gateway.SignedTxHeader, signed(other)), 422, "unprocessable")
+	f.expect(t, f.do(t, "GET", "/Observation/"+rec.ID, tok, nil), 403, "access_denied")
+
+	created := f.do(t, "POST", "/Consent", tok, body, gateway.SignedTxHeader, signed(grant))
+	f.expect(t, created, 201, "")
+	cid, _ := created.body["id"].(string)
+	if !strings.HasPrefix(cid, "cs") || created.body["status"] != "active" {
+		t.Fatalf("created consent: %s", created.raw)
+	}
+	f.expect(t, f.do(t, "GET", "/Consent/"+cid, tok, nil), 200, "")
+	f.expect(t, f.do(t, "GET", "/Consent/csnosuchconsent", tok, nil), 404, "")
+	list := f.do(t, "GET", "/Consent?patient="+f.patient.ID, tok, nil)
+	f.expect(t, list, 200, "")
+	if list.total() != 1 {
+		t.Errorf("consent search: %s", list.raw)
+	}
+	f.expect(t, f.do(t, "GET", "/Observation/"+rec.ID, tok, nil), 200, "")
+
+	ae := f.do(t, "GET", "/AuditEvent?patient="+f.patient.ID, tok, nil)
+	f.expect(t, ae, 200, "")
+	// The organization's own accesses: the denied read and the permitted one.
+	if ae.total() != 2 {
+		t.Fatalf("AuditEvent search: %s", ae.raw)
+	}
+	var permitted map[string]any
+	for _, e := range ae.entries() {
+		res := e["resource"].(map[string]any)
+		if res["resourceType"] != "AuditEvent" {
+			t.Errorf("not an AuditEvent: %v", res)
+		}
+		if res["outcome"] == "0" {
+			permitted = res
+		}
+	}
+	if permitted == nil || !strings.Contains(mustJSON(permitted), "IHE.BasicAudit.PatientRead") || !strings.Contains(mustJSON(permitted), f.doctor.ID) {
+		t.Errorf("permitted read as AuditEvent: %v", permitted)
+	}
+	one := f.do(t, "GET", "/AuditEvent/"+permitted["id"].(string), tok, nil)
+	f.expect(t, one, 200, "")
+	// The consent grant is the patient's act, not the organization's.
+	if strings.Contains(string(ae.raw), "consent.grant") {
+		t.Errorf("the organization's view holds the patient's own acts: %s", ae.raw)
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
