@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/audit"
@@ -552,7 +553,9 @@ func TestPortal(t *testing.T) {
 		if n := submitted(); n != before {
 			t.Fatalf("the page submitted %d transactions for a swapped erasure", n-before)
 		}
-		e.do("keep it", chromedp.Click(keep))
+		e.waitJS("focus stays in the confirmation", panel+".contains(document.activeElement)")
+		e.do("escape", chromedp.KeyEvent(kb.Escape))
+		e.waitJS("closed by Escape, focus back", "!"+panel+" && document.activeElement === "+row(condition.ID)+".querySelector('button')")
 
 		// The real one, with a reason; once it commits the record shows erased.
 		e.do("ask to erase again", chromedp.Click(eraseButton))

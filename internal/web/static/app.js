@@ -1087,6 +1087,9 @@ function confirmErase(r, button) {
     } catch (e) {
       no.disabled = false;
       showError(err.id, e);
+      // The button was disabled while busy, which dropped the focus; put
+      // it back inside the confirmation, where Escape and Tab still work.
+      yes.focus();
     }
   } }, "Yes, erase it");
   const panel = el("tr", { class: "confirm-row", "data-confirm": r.id }, el("td", { colspan: String(row.children.length) },
