@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/keyfile"
 	"github.com/carechain/carechain/internal/tx"
 )
@@ -25,6 +26,20 @@ func runIdentity(e *env, args []string) error {
 		}
 	}
 	return withHint(usageError("identity needs a subcommand: register, show, rotate or revoke"), "run 'carechain identity register --help'")
+}
+
+// signerAndNode loads the --key file and resolves the gateway, the two
+// things every signing command needs first.
+func signerAndNode(keyPath string, connect func() (*client.Client, error)) (*keyfile.Key, *client.Client, error) {
+	k, err := loadKey("key", keyPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := connect()
+	if err != nil {
+		return nil, nil, err
+	}
+	return k, cl, nil
 }
 
 func loadKey(flagName, path string) (*keyfile.Key, error) {

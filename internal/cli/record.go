@@ -175,11 +175,7 @@ func runRecordErase(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	k, err := loadKey("key", *keyPath)
-	if err != nil {
-		return err
-	}
-	cl, err := connect()
+	k, cl, err := signerAndNode(*keyPath, connect)
 	if err != nil {
 		return err
 	}
@@ -203,11 +199,7 @@ func runRecordHistory(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	k, err := loadKey("key", *keyPath)
-	if err != nil {
-		return err
-	}
-	cl, err := connect()
+	k, cl, err := signerAndNode(*keyPath, connect)
 	if err != nil {
 		return err
 	}
@@ -243,11 +235,7 @@ func runRecordList(e *env, args []string) error {
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	k, err := loadKey("key", *keyPath)
-	if err != nil {
-		return err
-	}
-	cl, err := connect()
+	k, cl, err := signerAndNode(*keyPath, connect)
 	if err != nil {
 		return err
 	}
