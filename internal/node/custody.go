@@ -71,6 +71,9 @@ func (n *Node) runCustody(ctx context.Context) error {
 		}
 	}()
 	go n.custody.Run(ctx, retryInterval)
+	// At most this many committed puts are being fetched at once; the rest
+	// wait their turn, and the subscription's buffer holds the events.
+	fetching := make(chan struct{}, 32)
 	go func() {
 		for {
 			select {
@@ -107,7 +110,15 @@ func (n *Node) runCustody(ctx context.Context) error {
 					}
 				}
 				if len(put)+len(erased) > 0 {
-					go n.custody.Committed(ctx, put, erased)
+					select {
+					case fetching <- struct{}{}:
+					case <-ctx.Done():
+						return
+					}
+					go func() {
+						defer func() { <-fetching }()
+						n.custody.Committed(ctx, put, erased)
+					}()
 				}
 			}
 		}

@@ -65,6 +65,7 @@ type Node struct {
 	custody *custody.Service
 	// pendingNonce reads nonces counting the mempool, for the gateway.
 	pendingNonce func(id string) (uint64, error)
+	ctx          context.Context // ends when the node stops
 	cancel       context.CancelFunc
 	log          *slog.Logger
 	stopping     atomic.Bool
@@ -126,7 +127,7 @@ func Start(home string, opt Options) (*Node, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	n.cancel = cancel
+	n.ctx, n.cancel = ctx, cancel
 	if n.custody != nil {
 		if err := n.runCustody(ctx); err != nil {
 			n.Stop()
@@ -185,7 +186,11 @@ func (n *Node) startGateway(home string, cfg Config, version string) error {
 			return err
 		}
 	}
-	n.api = &http.Server{Handler: n.gw.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// Requests run under the node's context, so that long-lived ones (the
+	// access stream) end when the node stops rather than hold the
+	// shutdown until its timeout.
+	n.api = &http.Server{Handler: n.gw.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return n.ctx }}
 	go func() {
 		if err := n.api.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("gateway stopped", "err", err)
@@ -203,7 +208,12 @@ func (n *Node) Stop() error {
 	var errs []error
 	if n.api != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		errs = append(errs, n.api.Shutdown(ctx))
+		if err := n.api.Shutdown(ctx); err != nil {
+			// A request still running after the grace period is cut off:
+			// stopping must not fail for a slow client.
+			n.log.Warn("gateway requests still running at shutdown; closing them", "err", err)
+			_ = n.api.Close()
+		}
 		cancel()
 	}
 	if n.gw != nil {
