@@ -58,6 +58,17 @@ type WrittenRecord struct {
 // Validator keys are read with state proofs, so a gateway cannot slip its
 // own key in.
 func (c *Client) WriteRecord(ctx context.Context, key *keyfile.Key, w RecordWrite) (*WrittenRecord, error) {
+	out, err := c.writeRecord(ctx, key, w)
+	var ce *Error
+	if errors.As(err, &ce) && tx.Code(ce.Code) == tx.CodeInvalid && strings.Contains(ce.Message, records.ErrOtherValidatorSet) {
+		// The validator set changed between reading it and the block:
+		// seal to the new one, once.
+		return c.writeRecord(ctx, key, w)
+	}
+	return out, err
+}
+
+func (c *Client) writeRecord(ctx context.Context, key *keyfile.Key, w RecordWrite) (*WrittenRecord, error) {
 	chainID, err := c.ChainID(ctx)
 	if err != nil {
 		return nil, err

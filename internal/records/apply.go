@@ -62,6 +62,11 @@ func CheckPut(m *tx.PutRecord) (keyshare.Anchor, error) {
 	return a, nil
 }
 
+// ErrOtherValidatorSet is the refusal of a version whose shares were
+// sealed to a validator set that is no longer the current one; a writer
+// that sees it seals again.
+const ErrOtherValidatorSet = "the shares were sealed to another validator set than the current one; seal them again"
+
 // Put writes a version of a record. The patient may write to their own
 // records; an organization, practitioner or application writes for its
 // organization, which becomes the record's author and alone (with the
@@ -87,7 +92,7 @@ func Put(st kv.Store, cx Context, m *tx.PutRecord) (Event, error) {
 		return Event{}, err
 	}
 	if set := CustodySetHash(vals); !bytes.Equal(set[:], m.Custodians) {
-		return Event{}, tx.Errorf(tx.CodeInvalid, "the shares were sealed to another validator set than the current one; seal them again")
+		return Event{}, tx.Errorf(tx.CodeInvalid, "%s", ErrOtherValidatorSet)
 	}
 	if anchor.Commitments.N() != len(vals) {
 		return Event{}, tx.Errorf(tx.CodeInvalid, "%d shares for %d validators", anchor.Commitments.N(), len(vals))
