@@ -265,6 +265,8 @@ func (a *App) dispatch(st kv.Store, signer identity.Signer, v *validated, b bloc
 		return []abci.Event{consentEvent(ev)}, consentAuditEvent(ev, signer, b, v.hash), nil
 	case *tx.QueryAuditHistory:
 		return historyQuery(st, signer, m, b, v.hash)
+	case *tx.RecordRefusal:
+		return recordRefusal(st, signer, m, b, v.hash)
 	case *tx.PutRecord:
 		return putRecord(st, signer, m, b, v.hash)
 	case *tx.AccessRecords:

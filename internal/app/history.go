@@ -70,3 +70,26 @@ func queryEvent(st kv.Reader, signer identity.Signer, patient string, action aud
 	return &audit.Event{Height: uint64(b.height), Time: b.time, Actor: by.ID, ActorOrg: by.Org, Patient: patient,
 		Action: action, Decision: audit.Permit, TxHash: txHash[:]}, nil
 }
+
+// recordRefusal puts on the record a request the signer's gateway refused
+// before the ledger was asked. Only an organization records refusals, and
+// only of a registered actor: the actor's signature is not here, but the
+// organization's is, and the event says which organization vouched for it.
+func recordRefusal(st kv.Reader, signer identity.Signer, m *tx.RecordRefusal, b block, txHash [32]byte) ([]abci.Event, *audit.Event, error) {
+	by := signer.Actor
+	if by.Kind != tx.KindOrganization {
+		return nil, nil, tx.Errorf(tx.CodeUnauthorized, "only an organization's gateway records refused requests; signer is a %s", by.Kind)
+	}
+	actor, err := identity.Get(st, m.Actor)
+	if err != nil {
+		return nil, nil, err
+	}
+	org, _ := actor.Requester()
+	e := &audit.Event{Height: uint64(b.height), Time: b.time, Actor: actor.ID, ActorOrg: org, Action: audit.ActionAccessRefused,
+		Decision: audit.Deny, Reason: audit.Reason{Rule: m.Code}, TxHash: txHash[:]}
+	return []abci.Event{{Type: tx.TypeRecordRefusal.String(), Attributes: []abci.EventAttribute{
+		{Key: "actor", Value: actor.ID, Index: true},
+		{Key: "by", Value: by.ID, Index: true},
+		{Key: "code", Value: m.Code},
+	}}}, e, nil
+}

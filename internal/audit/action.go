@@ -38,6 +38,10 @@ const (
 	ActionConsentList   Action = "consent.list"
 	ActionConsentRead   Action = "consent.read"
 	ActionConsentDecide Action = "consent.decide"
+	// ActionAccessRefused records a request a gateway refused before the
+	// ledger decided anything: an authenticated client beyond its token's
+	// scope, organization or purpose. It names no patient.
+	ActionAccessRefused Action = "access.refused"
 )
 
 // ActionInfo is what the log knows about an action: which fields its events
@@ -277,6 +281,12 @@ func builtinActions() []struct {
 		{ActionDelegateRemove, ActionInfo{
 			Description: "removal of a delegate", TargetType: "RelatedPerson",
 			FHIR: FHIRMapping{Profile: ProfilePatientDelete, Type: rest, Subtype: []Coding{restful("delete")}, Action: "D", UserType: codingAuthor, Flow: FlowErase},
+		}},
+		{ActionAccessRefused, ActionInfo{
+			Description: "request refused by a gateway", PatientOptional: true,
+			// Refused before any data moved: DICOM's security alert, like an
+			// emergency override, is the closest coding.
+			FHIR: FHIRMapping{Type: codingSecurityAlert, Subtype: []Coding{codingEmergencyOverride}, Action: "E", UserType: codingRecipient, Flow: FlowDecision},
 		}},
 		{ActionBreakGlass, ActionInfo{
 			Description: "break-the-glass emergency access",

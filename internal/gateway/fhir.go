@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -131,7 +132,43 @@ func (g *Gateway) logRefusals(h http.Handler) http.Handler {
 		}
 		g.log.Warn("fhir request refused", "method", r.Method, "path", r.URL.Path, "status", rec.status, "code", code, "reason", msg,
 			"remote", r.RemoteAddr)
+		if refusedBeforeLedger[code] {
+			g.recordRefusal(r, code)
+		}
 	})
+}
+
+// refusedBeforeLedger are the refusals of an authenticated client that
+// the gateway makes before the ledger is asked: they are put on the record
+// (audit.refusal) so the audit log holds every attempt by someone it can
+// name. Token refusals name nobody for certain and stay in the log above.
+var refusedBeforeLedger = map[string]bool{
+	string(smart.ReasonScopeInsufficient): true,
+	"organization_mismatch":               true,
+	"purpose_missing":                     true,
+}
+
+// recordRefusal signs, as the gateway's organization, an audit.refusal of
+// the request's authenticated client, without holding up the answer.
+func (g *Gateway) recordRefusal(r *http.Request, code string) {
+	if g.org == nil || g.smart == nil {
+		return
+	}
+	p, serr := g.smart.Authenticate(r)
+	if serr != nil {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+		defer cancel()
+		err := g.org.send(ctx, false, func() error {
+			_, err := g.org.c.Send(ctx, g.org.key, &tx.RecordRefusal{Actor: p.ClientID, Code: code})
+			return err
+		})
+		if err != nil {
+			g.log.Error("record a refused FHIR request on the ledger", "client", p.ClientID, "code", code, "err", err)
+		}
+	}()
 }
 
 // statusRecorder keeps a response's status and, for an error, the start

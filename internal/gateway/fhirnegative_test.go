@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cometbft/cometbft/rpc/client/local"
+
 	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/audit"
 	"github.com/carechain/carechain/internal/consent"
@@ -113,6 +115,33 @@ func TestFHIRNegativeMatrix(t *testing.T) {
 		}
 		if !strings.Contains(logs.String(), "code="+c.code) {
 			t.Errorf("%s: the refusal is not in the node's log", c.name)
+		}
+	}
+	// The refusals of an authenticated client are on the ledger too, as
+	// access.refused audit events the gateway's organization signed.
+	rpc := local.New(f.n.Comet)
+	for _, want := range []struct{ actor, code string }{
+		{f.doctor.ID, "scope_insufficient"}, {outsider.ID, "organization_mismatch"}, {f.doctor.ID, "purpose_missing"},
+	} {
+		found := false
+		for deadline := time.Now().Add(30 * time.Second); !found && time.Now().Before(deadline); {
+			res, err := rpc.TxSearch(ctx, "audit.refusal.actor='"+want.actor+"'", false, nil, nil, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res.Txs {
+				for _, e := range r.TxResult.Events {
+					for _, a := range e.Attributes {
+						found = found || e.Type == "audit.refusal" && a.Key == "code" && a.Value == want.code
+					}
+				}
+			}
+			if !found {
+				time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
+			}
+		}
+		if !found {
+			t.Errorf("no audit.refusal of %s (%s) committed", want.actor, want.code)
 		}
 	}
 

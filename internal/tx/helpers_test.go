@@ -78,6 +78,7 @@ func sampleMsgs(t testing.TB) map[string]tx.Msg {
 		"clear-roles":        &tx.SetRoles{Actor: doc.id()},
 		"query-records":      &tx.QueryRecords{Patient: patient.id()},
 		"query-one-record":   &tx.QueryRecords{Patient: patient.id(), RecordID: "rcexample"},
+		"record-refusal":     &tx.RecordRefusal{Actor: doc.id(), Code: "insufficient_scope"},
 		"erase-record":       &tx.EraseRecord{RecordID: "rcexample", Reason: "entered in error"},
 		"query-consents":     &tx.QueryConsents{Patient: patient.id()},
 		"query-one-consent":  &tx.QueryConsents{Patient: patient.id(), ConsentID: "csgranted"},

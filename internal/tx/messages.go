@@ -24,7 +24,7 @@ func Types() []Type {
 	return []Type{TypeRegisterActor, TypeRotateKey, TypeRevokeActor, TypeSetValidator, TypeSetRoles,
 		TypeGrantConsent, TypeUpdateConsent, TypeRevokeConsent, TypeSetDelegate, TypeRemoveDelegate, TypeSetBreakGlassOptOut,
 		TypeQueryConsents, TypePutRecord, TypeAccessRecords, TypeEraseRecord, TypeQueryRecords,
-		TypeQueryAuditHistory, TypePutDirectory}
+		TypeQueryAuditHistory, TypeRecordRefusal, TypePutDirectory}
 }
 
 func (t Type) String() string {
@@ -63,6 +63,8 @@ func (t Type) String() string {
 		return "consent.query"
 	case TypeQueryAuditHistory:
 		return "audit.query"
+	case TypeRecordRefusal:
+		return "audit.refusal"
 	case TypePutDirectory:
 		return "directory.put"
 	}

@@ -501,6 +501,7 @@ func TestTypesAndKindsArePinned(t *testing.T) {
 		{tx.TypeEraseRecord, 32, "record.erase"},
 		{tx.TypeQueryRecords, 33, "record.query"},
 		{tx.TypeQueryAuditHistory, 50, "audit.query"},
+		{tx.TypeRecordRefusal, 51, "audit.refusal"},
 		{tx.TypePutDirectory, 70, "directory.put"},
 	}
 	for _, c := range types {

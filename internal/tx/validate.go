@@ -3,6 +3,7 @@ package tx
 import (
 	"crypto/ed25519"
 	"crypto/hpke"
+	"strings"
 )
 
 // HPKE is the KEM every actor and validator key uses: ML-KEM-768 with X25519
@@ -63,6 +64,15 @@ func ValidateBasic(chainID string, t *Tx, m Msg) error {
 	}
 	if v, ok := m.(*SetValidator); ok {
 		return validateValidatorMsg(v)
+	}
+	if rf, ok := m.(*RecordRefusal); ok {
+		if err := checkID("actor", rf.Actor); err != nil {
+			return err
+		}
+		if rf.Code == "" || strings.ContainsFunc(rf.Code, func(c rune) bool { return !(c >= 'a' && c <= 'z' || c == '_') }) {
+			return Errorf(CodeInvalid, "refusal code %q must be lower-case letters and '_'", rf.Code)
+		}
+		return nil
 	}
 	if q, ok := m.(*QueryAuditHistory); ok {
 		return checkID("patient", q.Patient)
