@@ -138,14 +138,20 @@ func (g *Gateway) logRefusals(h http.Handler) http.Handler {
 	})
 }
 
-// refusedBeforeLedger are the refusals of an authenticated client that
-// the gateway makes before the ledger is asked: they are put on the record
-// (audit.refusal) so the audit log holds every attempt by someone it can
-// name. Token refusals name nobody for certain and stay in the log above.
+// refusedBeforeLedger are the refusals the gateway makes before the
+// ledger is asked of a client it can name — its token is this node's —
+// which are put on the record (audit.refusal), so the audit log holds
+// every attempt by someone it can name. No token, a forged one or an
+// unknown client name nobody for certain and stay in the log above.
 var refusedBeforeLedger = map[string]bool{
 	string(smart.ReasonScopeInsufficient): true,
 	"organization_mismatch":               true,
 	"purpose_missing":                     true,
+	// This node's own token, for a known client: the holder is certain
+	// even though the token is no longer good.
+	string(smart.ReasonTokenExpired):     true,
+	string(smart.ReasonClientRevoked):    true,
+	string(smart.ReasonClientKeyChanged): true,
 }
 
 // recordRefusal signs, as the gateway's organization, an audit.refusal of
@@ -154,19 +160,19 @@ func (g *Gateway) recordRefusal(r *http.Request, code string) {
 	if g.org == nil || g.smart == nil {
 		return
 	}
-	p, serr := g.smart.Authenticate(r)
-	if serr != nil {
+	holder, ok := g.smart.TokenHolder(r)
+	if !ok {
 		return
 	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 		defer cancel()
 		err := g.org.send(ctx, false, func() error {
-			_, err := g.org.c.Send(ctx, g.org.key, &tx.RecordRefusal{Actor: p.ClientID, Code: code})
+			_, err := g.org.c.Send(ctx, g.org.key, &tx.RecordRefusal{Actor: holder, Code: code})
 			return err
 		})
 		if err != nil {
-			g.log.Error("record a refused FHIR request on the ledger", "client", p.ClientID, "code", code, "err", err)
+			g.log.Error("record a refused FHIR request on the ledger", "client", holder, "code", code, "err", err)
 		}
 	}()
 }

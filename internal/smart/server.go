@@ -310,6 +310,17 @@ func (s *Server) Authenticate(r *http.Request) (*Principal, *Error) {
 	return p, nil
 }
 
+// TokenHolder returns the client the bearer token of r was issued to by
+// this node, even if it has expired or its client was since revoked: for
+// naming the client of a refused request, never for letting it in.
+func (s *Server) TokenHolder(r *http.Request) (string, bool) {
+	scheme, raw, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return s.tokens.Holder(strings.TrimSpace(raw))
+}
+
 // Require refuses a principal whose scopes do not grant perm on
 // resourceType.
 func (p *Principal) Require(resourceType string, perm Permission) *Error {

@@ -3,6 +3,7 @@ package smart
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -110,4 +111,23 @@ func (t *Tokens) Verify(raw string, now time.Time) (*Principal, *Error) {
 	}
 	return &Principal{ClientID: c.Subject, Kind: kind, Org: c.Org, KeyVersion: c.KeyVersion, Scopes: scopes,
 		Purpose: consent.Purpose(c.Purpose), TokenID: c.ID, IssuedAt: c.IssuedAt.Time, Expires: c.ExpiresAt.Time}, nil
+}
+
+// Holder returns the client an access token was issued to, if this node
+// signed it for its own FHIR API, whatever its times say. It lets the
+// gateway name the client of a refused expired token or a since-revoked
+// client in the audit log; it authorizes nothing.
+func (t *Tokens) Holder(raw string) (string, bool) {
+	if len(raw) > MaxTokenBytes {
+		return "", false
+	}
+	var c accessClaims
+	parser := jwt.NewParser(jwt.WithValidMethods([]string{AlgHS256}), jwt.WithoutClaimsValidation())
+	if _, err := parser.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return t.key, nil }); err != nil {
+		return "", false
+	}
+	if c.Issuer != t.issuer || !slices.Contains([]string(c.Audience), t.audience) || c.Subject == "" {
+		return "", false
+	}
+	return c.Subject, true
 }

@@ -1,6 +1,7 @@
 package smart
 
 import (
+	"bytes"
 	"encoding/base64"
 	"strings"
 	"testing"
@@ -96,5 +97,38 @@ func TestRFC7515Vector(t *testing.T) {
 	got, err := jwt.SigningMethodHS256.Sign(signingInput, key)
 	if err != nil || base64.RawURLEncoding.EncodeToString(got) != "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk" {
 		t.Fatalf("signature %s, %v", base64.RawURLEncoding.EncodeToString(got), err)
+	}
+}
+
+// TestTokenHolder names the client of this node's token whatever its
+// times, and nobody for another node's token or garbage.
+func TestTokenHolder(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	ours, err := NewTokens(key, "http://node", "http://node/fhir")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := NewTokens(bytes.Repeat([]byte{8}, 32), "http://node", "http://node/fhir")
+	elsewhere, _ := NewTokens(key, "http://other", "http://other/fhir")
+	scopes, _ := ParseScopes("system/*.rs")
+	issued := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC) // long expired
+	p := &Principal{ClientID: "ccclient", Kind: tx.KindApplication, Org: "ccorg", KeyVersion: 1, Scopes: scopes,
+		TokenID: "t1", IssuedAt: issued, Expires: issued.Add(TokenLifetime)}
+	for _, c := range []struct {
+		name   string
+		tokens *Tokens
+		want   bool
+	}{{"ours, expired", ours, true}, {"another key", other, false}, {"another node", elsewhere, false}} {
+		raw, err := c.tokens.Mint(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := ours.Holder(raw)
+		if ok != c.want || (ok && got != "ccclient") {
+			t.Errorf("%s: holder %q %v", c.name, got, ok)
+		}
+	}
+	if _, ok := ours.Holder("not.a.token"); ok {
+		t.Error("garbage has a holder")
 	}
 }
