@@ -25,7 +25,7 @@ func runIdentity(e *env, args []string) error {
 			return nil
 		}
 	}
-	return withHint(usageError("identity needs a subcommand: register, show, rotate or revoke"), "run 'carechain identity register --help'")
+	return withHint(usageError("identity needs a subcommand: register, show, rotate, revoke or roles"), "run 'carechain identity register --help'")
 }
 
 // signerAndNode loads the --key file and resolves the gateway, the two
