@@ -10,6 +10,7 @@ import (
 
 	"github.com/carechain/carechain/internal/blobstore"
 	"github.com/carechain/carechain/internal/records"
+	"github.com/carechain/carechain/internal/tx"
 )
 
 // SyncReport says what a Sync did.
@@ -147,21 +148,20 @@ func (s *Service) Stage(data []byte) (blobstore.Hash, error) {
 }
 
 // Unstage removes a staged blob whose anchor was rejected, unless the
-// committed ledger names it after all (the same content anchored by
-// another version).
-func (s *Service) Unstage(h blobstore.Hash) error {
+// committed ledger anchors it after all: a retried upload whose first
+// attempt did commit. A blob binds its record and version (the ciphertext
+// and every sealed share do), so that version is the only one that can
+// name it.
+func (s *Service) Unstage(h blobstore.Hash, recordID string, version uint64) error {
 	snap, _, err := s.cfg.State()
 	if err != nil {
 		return err
 	}
-	named := false
-	err = records.All(snap, func(rec *records.Record, v *records.Version) error {
-		if v.BlobHash == h && !rec.Erased {
-			named = true
-		}
+	rec, v, err := records.GetVersion(snap, recordID, version)
+	switch {
+	case err == nil && v.BlobHash == h && !rec.Erased:
 		return nil
-	})
-	if err != nil || named {
+	case err != nil && tx.CodeOf(err) != tx.CodeNotFound:
 		return err
 	}
 	return s.cfg.Blobs.Delete(h)

@@ -57,7 +57,8 @@ func (g *Gateway) putRecord(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, tx.CodeMalformed, `body must be JSON {"tx": "<base64 record.put transaction>", "blob": "<base64 custody blob>"}`)
 		return
 	}
-	if err := checkUpload(up); err != nil {
+	put, err := checkUpload(up)
+	if err != nil {
 		writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
 		return
 	}
@@ -77,7 +78,7 @@ func (g *Gateway) putRecord(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if res.Code != 0 {
-		if err := g.custody.Unstage(h); err != nil {
+		if err := g.custody.Unstage(h, put.RecordID, put.Version); err != nil {
 			g.log.Warn("remove blob of a rejected record version", "blob", h.String(), "err", err)
 		}
 	}
@@ -86,38 +87,38 @@ func (g *Gateway) putRecord(w http.ResponseWriter, r *http.Request) {
 
 // checkUpload refuses an upload whose blob is not what its transaction
 // anchors, before anything is stored.
-func checkUpload(up client.RecordUpload) error {
+func checkUpload(up client.RecordUpload) (*tx.PutRecord, error) {
 	t, err := tx.Decode(up.Tx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m, err := tx.DecodeMsg(t.Type, t.Body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	put, ok := m.(*tx.PutRecord)
 	if !ok {
-		return tx.Errorf(tx.CodeInvalid, "POST /v1/records takes a record.put transaction, not %s", t.Type)
+		return nil, tx.Errorf(tx.CodeInvalid, "POST /v1/records takes a record.put transaction, not %s", t.Type)
 	}
 	anchor, err := records.CheckPut(put)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if h := blobstore.Sum(up.Blob); !bytes.Equal(h[:], put.BlobHash) {
-		return tx.Errorf(tx.CodeInvalid, "the blob's SHA-256 is %s, the transaction anchors %x", h, put.BlobHash)
+		return nil, tx.Errorf(tx.CodeInvalid, "the blob's SHA-256 is %s, the transaction anchors %x", h, put.BlobHash)
 	}
 	b, err := records.DecodeBlob(up.Blob)
 	if err != nil {
-		return tx.Errorf(tx.CodeMalformed, "%v", err)
+		return nil, tx.Errorf(tx.CodeMalformed, "%v", err)
 	}
 	if uint64(len(b.Ciphertext)) != put.Size || len(b.Shares) != anchor.Commitments.N() {
-		return tx.Errorf(tx.CodeInvalid, "the blob holds %d bytes and %d shares; the transaction says %d and %d",
+		return nil, tx.Errorf(tx.CodeInvalid, "the blob holds %d bytes and %d shares; the transaction says %d and %d",
 			len(b.Ciphertext), len(b.Shares), put.Size, anchor.Commitments.N())
 	}
 	if err := anchor.CheckCiphertext(b.Ciphertext); err != nil {
-		return tx.Errorf(tx.CodeInvalid, "%v", err)
+		return nil, tx.Errorf(tx.CodeInvalid, "%v", err)
 	}
-	return nil
+	return put, nil
 }
 
 // recordInfo renders a record and its versions.

@@ -109,6 +109,16 @@ func TestRecordLifecycle(t *testing.T) {
 		t.Fatalf("doctor read %q, faults %v", got.Resource, got.BadShares)
 	}
 
+	// A version the ledger refuses leaves nothing behind in the blob store.
+	blobs := filepath.Join(home, "data", "blobs")
+	before := countFiles(t, blobs)
+	if _, err := c.WriteRecord(ctx, doctor, client.RecordWrite{RecordID: w.ID, ResourceType: "Observation", Resource: resource}); codeOf(err) != tx.CodeUnauthorized {
+		t.Fatalf("another organization's version: %v", err)
+	}
+	if after := countFiles(t, blobs); after != before {
+		t.Fatalf("a refused version left %d blob files (before %d)", after, before)
+	}
+
 	// A new version has its own key; both stay readable.
 	v2 := []byte(`{"resourceType":"Observation","status":"amended"}`)
 	w2, err := c.WriteRecord(ctx, writer, client.RecordWrite{RecordID: w.ID, ResourceType: "Observation", Resource: v2})
