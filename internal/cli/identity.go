@@ -262,11 +262,7 @@ func runIdentityRoles(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	k, err := loadKey("key", *keyPath)
-	if err != nil {
-		return err
-	}
-	c, err := connect()
+	k, c, err := signerAndNode(*keyPath, connect)
 	if err != nil {
 		return err
 	}

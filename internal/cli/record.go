@@ -135,16 +135,12 @@ func runRecordGet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	k, err := loadKey("key", *keyPath)
+	k, cl, err := signerAndNode(*keyPath, connect)
 	if err != nil {
 		return err
 	}
 	if *purpose == "" {
 		return withHint(usageError("--purpose is required: every read says why"), "for example --purpose TREAT, or --purpose PATRQT for a patient's own record")
-	}
-	cl, err := connect()
-	if err != nil {
-		return err
 	}
 	cl.AllShares = *allShares
 	r, err := cl.ReadRecord(e.ctx, k, pos[0], *version, strings.ToUpper(*purpose), *breakGlass)
@@ -271,16 +267,12 @@ func runRecordReseal(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	k, err := loadKey("key", *keyPath)
+	k, cl, err := signerAndNode(*keyPath, connect)
 	if err != nil {
 		return err
 	}
 	if *purpose == "" {
 		return usageError("--purpose is required: resealing reads the record")
-	}
-	cl, err := connect()
-	if err != nil {
-		return err
 	}
 	info, err := cl.Record(e.ctx, k, pos[0])
 	if err != nil {
