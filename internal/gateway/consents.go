@@ -55,25 +55,12 @@ func (g *Gateway) consentQuery(ctx context.Context, w http.ResponseWriter, raw [
 		writeStateError(w, errNoState)
 		return nil, nil
 	}
-	t, err := tx.Decode(raw)
+	t, m, err := decodeQuery(raw, tx.TypeQueryConsents)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
 		return nil, nil
 	}
-	m, err := tx.DecodeMsg(t.Type, t.Body)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
-		return nil, nil
-	}
-	q, ok := m.(*tx.QueryConsents)
-	if !ok {
-		writeError(w, http.StatusBadRequest, tx.CodeInvalid, "the transaction is a "+t.Type.String()+", not a consent.query")
-		return nil, nil
-	}
-	if err := tx.ValidateBasic(t.ChainID, t, q); err != nil {
-		writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
-		return nil, nil
-	}
+	q := m.(*tx.QueryConsents)
 	if scopeOf(q) != scope {
 		writeError(w, http.StatusBadRequest, tx.CodeInvalid, "this endpoint needs a consent.query that "+scopeNeeds[scope])
 		return nil, nil

@@ -154,25 +154,12 @@ func (g *Gateway) recordQuery(w http.ResponseWriter, r *http.Request, one bool) 
 		writeStateError(w, errNoState)
 		return nil
 	}
-	t, err := tx.Decode(req.Tx)
+	_, m, err := decodeQuery(req.Tx, tx.TypeQueryRecords)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
 		return nil
 	}
-	m, err := tx.DecodeMsg(t.Type, t.Body)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
-		return nil
-	}
-	q, ok := m.(*tx.QueryRecords)
-	if !ok {
-		writeError(w, http.StatusBadRequest, tx.CodeInvalid, "the transaction is a "+t.Type.String()+", not a record.query")
-		return nil
-	}
-	if err := tx.ValidateBasic(t.ChainID, t, q); err != nil {
-		writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
-		return nil
-	}
+	q := m.(*tx.QueryRecords)
 	if one != (q.RecordID != "") {
 		writeError(w, http.StatusBadRequest, tx.CodeInvalid, "POST /v1/records/read takes a record.query naming a record; /v1/records/list one naming only the patient")
 		return nil

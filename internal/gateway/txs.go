@@ -246,3 +246,24 @@ func readQueryBody(w http.ResponseWriter, r *http.Request, req any, raw *[]byte,
 	}
 	return true
 }
+
+// decodeQuery decodes a signed query transaction of type want and checks
+// it without state, so a malformed one is refused before it is submitted
+// and recorded. Errors carry the result code to answer with.
+func decodeQuery(raw []byte, want tx.Type) (*tx.Tx, tx.Msg, error) {
+	t, err := tx.Decode(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := tx.DecodeMsg(t.Type, t.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if t.Type != want {
+		return nil, nil, tx.Errorf(tx.CodeInvalid, "the transaction is a %s, not a %s", t.Type, want)
+	}
+	if err := tx.ValidateBasic(t.ChainID, t, m); err != nil {
+		return nil, nil, err
+	}
+	return t, m, nil
+}
