@@ -77,14 +77,12 @@ func consentQueryRule(st kv.Reader, by *identity.Actor, m *tx.QueryConsents, b b
 	case by.Kind == tx.KindAuditor:
 		return ruleConsentsAuditor, "", nil
 	}
-	delegations, err := ledgerstate.Delegations(st, m.Patient)
+	delegate, err := delegateInEffect(st, m.Patient, by.ID, b)
 	if err != nil {
 		return "", "", err
 	}
-	for _, d := range delegations {
-		if d.Delegate == by.ID && d.Period.Contains(b.time) {
-			return ruleConsentsDelegate, "", nil
-		}
+	if delegate {
+		return ruleConsentsDelegate, "", nil
 	}
 	switch {
 	case m.ConsentID != "":
@@ -140,4 +138,20 @@ func names(p *consent.Provision, a *identity.Actor) bool {
 		}
 	}
 	return false
+}
+
+// delegateInEffect reports whether actor holds a delegation from patient in
+// effect at the block's time, whatever operations it covers: enough to
+// read what the patient agreed to and holds.
+func delegateInEffect(st kv.Reader, patient, actor string, b block) (bool, error) {
+	delegations, err := ledgerstate.Delegations(st, patient)
+	if err != nil {
+		return false, err
+	}
+	for _, d := range delegations {
+		if d.Delegate == actor && d.Period.Contains(b.time) {
+			return true, nil
+		}
+	}
+	return false, nil
 }

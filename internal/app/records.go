@@ -11,7 +11,6 @@ import (
 
 	"github.com/carechain/carechain/internal/audit"
 	"github.com/carechain/carechain/internal/consent"
-	"github.com/carechain/carechain/internal/consent/ledgerstate"
 	"github.com/carechain/carechain/internal/identity"
 	"github.com/carechain/carechain/internal/kv"
 	"github.com/carechain/carechain/internal/records"
@@ -251,14 +250,12 @@ func recordQuery(st kv.Reader, signer identity.Signer, m *tx.QueryRecords, b blo
 	case rec != nil && rec.AuthorOrg != "" && e.ActorOrg == rec.AuthorOrg:
 		e.Reason.Rule = ruleRecordsAuthor
 	default:
-		delegations, err := ledgerstate.Delegations(st, patient)
+		ok, err := delegateInEffect(st, patient, by.ID, b)
 		if err != nil {
 			return nil, nil, err
 		}
-		for _, d := range delegations {
-			if d.Delegate == by.ID && d.Period.Contains(b.time) {
-				e.Reason.Rule = ruleRecordsDelegate
-			}
+		if ok {
+			e.Reason.Rule = ruleRecordsDelegate
 		}
 	}
 	if e.Reason.Rule == "" {
