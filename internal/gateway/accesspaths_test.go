@@ -3,14 +3,11 @@ package gateway_test
 import (
 	"context"
 	"encoding/binary"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/consent"
-	"github.com/carechain/carechain/internal/keyfile"
-	"github.com/carechain/carechain/internal/nodetest"
 	"github.com/carechain/carechain/internal/tx"
 )
 
@@ -22,28 +19,13 @@ import (
 // check their audit lines. Paths that disclose nothing about a patient
 // (status, validators, a consistency proof) must add none.
 func TestEveryAccessPathRecordsOneEvent(t *testing.T) {
-	home := filepath.Join(t.TempDir(), "node")
-	n := nodetest.Start(t, home, "gateway-test")
-	c := client.New(n.APIURL)
+	rn := startRecordNode(t)
+	c := rn.c
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	admin, err := keyfile.Load(filepath.Join(home, "admin.key.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	patient := register(t, c, tx.KindPatient, nil)
 	guardian := register(t, c, tx.KindDelegate, nil)
-	org := func(name string) *keyfile.Key {
-		k, err := keyfile.Generate()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Send(ctx, admin, tx.NewRegistration("gateway-test", tx.KindOrganization, name, "", k.Sign, k.HPKEPublic())); err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	hospital, clinic := org("General"), org("Clinic")
+	hospital, clinic := rn.org(t, "General"), rn.org(t, "Clinic")
 	writer := registerMember(t, c, tx.KindPractitioner, hospital)
 	doctor := registerMember(t, c, tx.KindPractitioner, clinic)
 

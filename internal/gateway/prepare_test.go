@@ -8,14 +8,12 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/keyfile"
-	"github.com/carechain/carechain/internal/nodetest"
 	"github.com/carechain/carechain/internal/tx"
 )
 
@@ -182,23 +180,12 @@ func postSigned(t *testing.T, ctx context.Context, api, path string, raw []byte,
 // erases one, each signed with nothing but the sign bytes; and the node
 // refuses what the ledger would refuse before anything is signed.
 func TestPrepareQueriesAndErasure(t *testing.T) {
-	home := filepath.Join(t.TempDir(), "node")
-	n := nodetest.Start(t, home, "gateway-test")
-	c := client.New(n.APIURL)
+	rn := startRecordNode(t)
+	c := rn.c
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	admin, err := keyfile.Load(filepath.Join(home, "admin.key.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	patient := register(t, c, tx.KindPatient, nil)
-	hospital, err := keyfile.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Send(ctx, admin, tx.NewRegistration("gateway-test", tx.KindOrganization, "General", "", hospital.Sign, hospital.HPKEPublic())); err != nil {
-		t.Fatal(err)
-	}
+	hospital := rn.org(t, "General")
 	writer := registerMember(t, c, tx.KindPractitioner, hospital)
 	w, err := c.WriteRecord(ctx, writer, client.RecordWrite{Patient: patient.ID, ResourceType: "Observation", Labels: []string{"PSY"},
 		Resource: []byte(`{"resourceType":"Observation","status":"final"}`)})
@@ -206,7 +193,7 @@ func TestPrepareQueriesAndErasure(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p, _, perr := prepareJSON(t, ctx, n.APIURL, map[string]any{"signer": patient.ID, "op": "consent.query", "patient": patient.ID})
+	p, _, perr := prepareJSON(t, ctx, c.URL(), map[string]any{"signer": patient.ID, "op": "consent.query", "patient": patient.ID})
 	if perr != nil {
 		t.Fatal(perr)
 	}
@@ -215,32 +202,32 @@ func TestPrepareQueriesAndErasure(t *testing.T) {
 		t.Fatalf("prepared %+v", p)
 	}
 	var consents client.ConsentList
-	if code := postSigned(t, ctx, n.APIURL, "/v1/consents/list", signPrepared(t, p, patient), &consents); code != http.StatusOK ||
+	if code := postSigned(t, ctx, c.URL(), "/v1/consents/list", signPrepared(t, p, patient), &consents); code != http.StatusOK ||
 		consents.Patient != patient.ID || consents.Query == nil || consents.Query.Code != 0 {
 		t.Fatalf("consent list with a prepared query: %d %+v", code, consents)
 	}
 
-	p, _, perr = prepareJSON(t, ctx, n.APIURL, map[string]any{"signer": patient.ID, "op": "record.query", "patient": patient.ID})
+	p, _, perr = prepareJSON(t, ctx, c.URL(), map[string]any{"signer": patient.ID, "op": "record.query", "patient": patient.ID})
 	if perr != nil {
 		t.Fatal(perr)
 	}
 	var list client.RecordList
-	if code := postSigned(t, ctx, n.APIURL, "/v1/records/list", signPrepared(t, p, patient), &list); code != http.StatusOK ||
+	if code := postSigned(t, ctx, c.URL(), "/v1/records/list", signPrepared(t, p, patient), &list); code != http.StatusOK ||
 		len(list.Records) != 1 || list.Records[0].ID != w.ID || list.Records[0].Type != "Observation" ||
 		strings.Join(list.Records[0].Labels, ",") != "PSY" || list.Records[0].Author != writer.ID || list.Records[0].Erased {
 		t.Fatalf("record list with a prepared query: %d %+v", code, list)
 	}
-	p, _, perr = prepareJSON(t, ctx, n.APIURL, map[string]any{"signer": patient.ID, "op": "record.query", "record_id": w.ID})
+	p, _, perr = prepareJSON(t, ctx, c.URL(), map[string]any{"signer": patient.ID, "op": "record.query", "record_id": w.ID})
 	if perr != nil {
 		t.Fatal(perr)
 	}
 	var info client.RecordInfo
-	if code := postSigned(t, ctx, n.APIURL, "/v1/records/read", signPrepared(t, p, patient), &info); code != http.StatusOK ||
+	if code := postSigned(t, ctx, c.URL(), "/v1/records/read", signPrepared(t, p, patient), &info); code != http.StatusOK ||
 		info.ID != w.ID || len(info.Versions) != 1 {
 		t.Fatalf("record read with a prepared query: %d %+v", code, info)
 	}
 
-	p, _, perr = prepareJSON(t, ctx, n.APIURL, map[string]any{"signer": patient.ID, "op": "record.erase", "record_id": w.ID,
+	p, _, perr = prepareJSON(t, ctx, c.URL(), map[string]any{"signer": patient.ID, "op": "record.erase", "record_id": w.ID,
 		"reason": "patient request"})
 	if perr != nil {
 		t.Fatal(perr)
@@ -272,7 +259,7 @@ func TestPrepareQueriesAndErasure(t *testing.T) {
 		{map[string]any{"op": "record.query", "patient": strings.Repeat("p", tx.MaxIDLen+1)}, tx.CodeMalformed},
 	} {
 		bad.desc["signer"] = patient.ID
-		_, status, ce := prepareJSON(t, ctx, n.APIURL, bad.desc)
+		_, status, ce := prepareJSON(t, ctx, c.URL(), bad.desc)
 		if ce == nil || tx.Code(ce.Code) != bad.code || status != http.StatusBadRequest {
 			t.Errorf("%v: %d %+v, want %s", bad.desc, status, ce, bad.code)
 		}

@@ -29,6 +29,38 @@ func registerMember(t *testing.T, c *client.Client, kind tx.Kind, org *keyfile.K
 	return k
 }
 
+// recordNode is a single-validator node and what record tests start from:
+// its home, a client of its gateway, and the consortium admin's key.
+type recordNode struct {
+	home  string
+	c     *client.Client
+	admin *keyfile.Key
+}
+
+func startRecordNode(t *testing.T) *recordNode {
+	t.Helper()
+	home := filepath.Join(t.TempDir(), "node")
+	n := nodetest.Start(t, home, "gateway-test")
+	admin, err := keyfile.Load(filepath.Join(home, "admin.key.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &recordNode{home: home, c: client.New(n.APIURL), admin: admin}
+}
+
+// org registers an organization, admitted by the admin.
+func (r *recordNode) org(t *testing.T, name string) *keyfile.Key {
+	t.Helper()
+	k, err := keyfile.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.c.Send(context.Background(), r.admin, tx.NewRegistration("gateway-test", tx.KindOrganization, name, "", k.Sign, k.HPKEPublic())); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 func codeOf(err error) tx.Code {
 	var ce *client.Error
 	if errors.As(err, &ce) {
@@ -42,31 +74,13 @@ func codeOf(err error) tx.Code {
 // consent is revoked, and after erasure finds the record gone: from the
 // blob store too. Every step is in the patient's audit trail.
 func TestRecordLifecycle(t *testing.T) {
-	home := filepath.Join(t.TempDir(), "node")
-	n := nodetest.Start(t, home, "gateway-test")
-	c := client.New(n.APIURL)
+	rn := startRecordNode(t)
+	c, home := rn.c, rn.home
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	admin, err := keyfile.Load(filepath.Join(home, "admin.key.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	patient := register(t, c, tx.KindPatient, nil)
-	hospital, err := keyfile.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Send(ctx, admin, tx.NewRegistration("gateway-test", tx.KindOrganization, "General", "", hospital.Sign, hospital.HPKEPublic())); err != nil {
-		t.Fatal(err)
-	}
+	hospital, clinic := rn.org(t, "General"), rn.org(t, "Clinic")
 	writer := registerMember(t, c, tx.KindPractitioner, hospital)
-	clinic, err := keyfile.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Send(ctx, admin, tx.NewRegistration("gateway-test", tx.KindOrganization, "Clinic", "", clinic.Sign, clinic.HPKEPublic())); err != nil {
-		t.Fatal(err)
-	}
 	doctor := registerMember(t, c, tx.KindPractitioner, clinic)
 
 	marker := "carechain-marker-" + strings.Repeat("x", 8)
@@ -209,27 +223,12 @@ func countFiles(t *testing.T, dir string) int {
 // loudly; one without the role cannot; after the patient opts out nobody
 // can.
 func TestBreakGlassRead(t *testing.T) {
-	home := filepath.Join(t.TempDir(), "node")
-	n := nodetest.Start(t, home, "gateway-test")
-	c := client.New(n.APIURL)
+	rn := startRecordNode(t)
+	c := rn.c
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	admin, err := keyfile.Load(filepath.Join(home, "admin.key.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	patient := register(t, c, tx.KindPatient, nil)
-	org := func(name string) *keyfile.Key {
-		k, err := keyfile.Generate()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Send(ctx, admin, tx.NewRegistration("gateway-test", tx.KindOrganization, name, "", k.Sign, k.HPKEPublic())); err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	hospital, er := org("General"), org("Emergency Department")
+	hospital, er := rn.org(t, "General"), rn.org(t, "Emergency Department")
 	writer := registerMember(t, c, tx.KindPractitioner, hospital)
 	medic := registerMember(t, c, tx.KindPractitioner, er)
 	colleague := registerMember(t, c, tx.KindPractitioner, er)
