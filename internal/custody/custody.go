@@ -24,7 +24,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/carechain/carechain/internal/audit"
@@ -80,12 +79,6 @@ type Service struct {
 
 	mu      sync.Mutex
 	missing map[blobstore.Hash]bool // blobs the ledger names that no peer has served yet
-
-	// Counters, for metrics and tests.
-	Released atomic.Uint64 // shares released
-	Fetched  atomic.Uint64 // blobs fetched from peers
-	Deleted  atomic.Uint64 // blobs deleted after erasure
-	BadPeer  atomic.Uint64 // blobs from peers that failed their hash
 }
 
 // New returns a custody service.
@@ -179,7 +172,6 @@ func (s *Service) Release(ctx context.Context, recordID string, version uint64, 
 	if err != nil {
 		return keyshare.SealedShare{}, fmt.Errorf("release share %d of %s v%d: %w", index, v.RecordID, v.Version, err)
 	}
-	s.Released.Add(1)
 	s.cfg.Log.Info("key share released", "record", v.RecordID, "version", v.Version, "index", index, "reader", reader.ID, "audit_seq", seq)
 	return out, nil
 }
@@ -334,7 +326,6 @@ func (s *Service) Ensure(ctx context.Context, h blobstore.Hash) error {
 			continue
 		}
 		if blobstore.Sum(data) != h {
-			s.BadPeer.Add(1)
 			s.cfg.Log.Warn("peer served a blob that does not match its hash", "peer", p.Address, "blob", h.String())
 			errs = append(errs, fmt.Errorf("%s served a corrupt copy", p.API))
 			continue
@@ -342,7 +333,6 @@ func (s *Service) Ensure(ctx context.Context, h blobstore.Hash) error {
 		if _, err := s.cfg.Blobs.Put(data); err != nil {
 			return err
 		}
-		s.Fetched.Add(1)
 		s.mu.Lock()
 		delete(s.missing, h)
 		s.mu.Unlock()
