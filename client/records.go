@@ -257,9 +257,6 @@ type ShareFault struct {
 	Reason    string `json:"reason"`
 }
 
-// ErrErased is returned by ReadRecord for an erased record (code erased).
-var errErased = tx.CodeErased
-
 // ReadRecord reads one version of a record (0: the latest) for a purpose.
 // It asks the ledger for access; the block decides against the patient's
 // consents and records the decision in the audit log. Only then do the
@@ -309,7 +306,7 @@ func (c *Client) ReadRecords(ctx context.Context, key *keyfile.Key, req ReadRequ
 			return nil, err
 		}
 		if rec.Erased {
-			return nil, &Error{HTTPStatus: http.StatusGone, Code: uint32(errErased), Name: errErased.String(),
+			return nil, &Error{HTTPStatus: http.StatusGone, Code: uint32(tx.CodeErased), Name: tx.CodeErased.String(),
 				Message: fmt.Sprintf("record %s was erased at height %d", ref.ID, rec.ErasedAt)}
 		}
 		if i > 0 && rec.Patient != got[0].rec.Patient {
