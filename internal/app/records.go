@@ -91,7 +91,7 @@ func (a *App) accessRecords(st kv.Reader, signer identity.Signer, m *tx.AccessRe
 	if err != nil {
 		return nil, nil, err
 	}
-	org, roles, err := requester(st, by)
+	org, roles, err := identity.RequesterIn(st, by)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -190,19 +190,6 @@ func setValidator(st kv.Store, signer identity.Signer, m *tx.SetValidator) ([]ab
 		{Key: "power", Value: strconv.FormatUint(m.Power, 10)},
 		{Key: "name", Value: m.Name},
 	}}}, &u, nil
-}
-
-// requester is the organization and roles consent sees for actor a: what
-// its kind implies and the roles its organization gave it.
-func requester(st kv.Reader, a *identity.Actor) (string, []string, error) {
-	org, roles := a.Requester()
-	given, err := identity.Roles(st, a.ID)
-	if err != nil {
-		return "", nil, err
-	}
-	roles = append(roles, given...)
-	slices.Sort(roles)
-	return org, slices.Compact(roles), nil
 }
 
 // Rules that decide a record query, as the audit log records them.

@@ -230,13 +230,11 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, tx.CodeInternal, "read the time of block "+strconv.FormatInt(version, 10)+": "+err.Error())
 		return
 	}
-	org, roles := actor.Requester()
-	given, err := identity.Roles(snap, requester)
+	org, roles, err := identity.RequesterIn(snap, actor)
 	if err != nil {
 		writeStateError(w, err)
 		return
 	}
-	roles = append(roles, given...)
 	roles = append(roles, acc.Roles...)
 	slices.Sort(roles)
 	roles = slices.Compact(roles)

@@ -3,6 +3,7 @@ package identity
 import (
 	"bytes"
 	"fmt"
+	"slices"
 
 	"github.com/carechain/carechain/internal/codec"
 
@@ -150,6 +151,20 @@ func Roles(st kv.Reader, id string) ([]string, error) {
 		return nil, fmt.Errorf("corrupt roles of %s: %w", id, err)
 	}
 	return roles, nil
+}
+
+// RequesterIn is what consent decides on for a request by a, as st holds
+// it: a's organization, and its roles — those its kind implies and those
+// its organization gave it — ascending, without duplicates.
+func RequesterIn(st kv.Reader, a *Actor) (org string, roles []string, err error) {
+	org, roles = a.Requester()
+	given, err := Roles(st, a.ID)
+	if err != nil {
+		return "", nil, err
+	}
+	roles = append(roles, given...)
+	slices.Sort(roles)
+	return org, slices.Compact(roles), nil
 }
 
 func setRoles(st kv.Store, signer Signer, m *tx.SetRoles) (Event, error) {
