@@ -81,14 +81,31 @@ func (a *App) validate(raw []byte) (*validated, error) {
 	if err := tx.ValidateBasic(a.chainID, t, m); err != nil {
 		return nil, err
 	}
-	if put, ok := m.(*tx.PutRecord); ok {
-		if _, err := records.CheckPut(put); err != nil {
-			return nil, err
-		}
+	if err := checkAnchors(m); err != nil {
+		return nil, err
 	}
 	v := &validated{hash: h, tx: t, msg: m}
 	a.checked.put(v)
 	return v, nil
+}
+
+// checkAnchors checks the key-share anchor of every record version a
+// message carries, which needs no state either.
+func checkAnchors(m tx.Msg) error {
+	switch m := m.(type) {
+	case *tx.PutRecord:
+		_, err := records.CheckPut(m)
+		return err
+	case *tx.WriteBatch:
+		for i, e := range m.Entries {
+			if put, ok := e.(*tx.PutRecord); ok {
+				if _, err := records.CheckPut(put); err != nil {
+					return tx.BatchEntryError(i, err)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // verifySignature checks t's signature under key, once per key: the result
@@ -158,14 +175,20 @@ func (a *App) execute(st kv.Store, raw []byte, b block, m mode) result {
 	var valUpdate *abci.ValidatorUpdate
 	if m != modeRecheck || changesSigners(v.msg) {
 		inner := state.NewOverlay(outer)
-		var record *audit.Event
-		if sv, ok := v.msg.(*tx.SetValidator); ok {
-			events, valUpdate, err = setValidator(inner, signer, sv)
-		} else {
-			events, record, err = a.dispatch(inner, signer, v, b)
+		var audits []audit.Event
+		switch msg := v.msg.(type) {
+		case *tx.SetValidator:
+			events, valUpdate, err = setValidator(inner, signer, msg)
+		case *tx.WriteBatch:
+			events, audits, err = writeBatch(inner, signer, msg, b, v.hash)
+		default:
+			var record *audit.Event
+			if events, record, err = a.dispatch(inner, signer, v, b); record != nil {
+				audits = []audit.Event{*record}
+			}
 		}
 		if err != nil {
-			if record == nil || tx.CodeOf(err) != tx.CodeAccessDenied {
+			if len(audits) != 1 || tx.CodeOf(err) != tx.CodeAccessDenied {
 				return failed(v.tx.Type, err)
 			}
 			// A denied access is an outcome the block must record, not a
@@ -177,7 +200,7 @@ func (a *App) execute(st kv.Store, raw []byte, b block, m mode) result {
 			}
 			inner.Discard()
 			res := failed(v.tx.Type, err)
-			if res.data, res.events, err = a.record(inner, *record); err != nil {
+			if res.data, res.events, err = a.record(inner, audits[0]); err != nil {
 				return failed(v.tx.Type, err)
 			}
 			if err := inner.Write(); err != nil {
@@ -187,12 +210,15 @@ func (a *App) execute(st kv.Store, raw []byte, b block, m mode) result {
 		}
 		// The audit log is written in blocks only: the mempool's view needs
 		// no sequence numbers, and a check has no block time to record.
-		if record != nil && m == modeDeliver {
-			var auditEvents []abci.Event
-			if data, auditEvents, err = a.record(inner, *record); err != nil {
-				return failed(v.tx.Type, err)
+		if m == modeDeliver {
+			for _, e := range audits {
+				leaf, auditEvents, err := a.record(inner, e)
+				if err != nil {
+					return failed(v.tx.Type, err)
+				}
+				data = append(data, leaf...)
+				events = append(events, auditEvents...)
 			}
-			events = append(events, auditEvents...)
 		}
 		if err := inner.Write(); err != nil {
 			return failed(v.tx.Type, err)

@@ -55,11 +55,11 @@ func newChain(t testing.TB) *chain {
 }
 
 // startChain runs InitChain on store with admin as the consortium admin.
-func startChain(t testing.TB, store *state.Store, admin *keyfile.Key) *chain {
+func startChain(t testing.TB, store *state.Store, admin *keyfile.Key, validators ...identity.GenesisValidator) *chain {
 	t.Helper()
 	c := &chain{t: t, app: New(testChain, store, nil, nil), store: store, admin: admin, nonces: map[string]uint64{}}
 	res, err := c.app.InitChain(ctx, &abci.RequestInitChain{ChainId: testChain, InitialHeight: 1, Time: genesisTime,
-		AppStateBytes: genesisJSON(t, admin)})
+		AppStateBytes: genesisJSON(t, admin, validators...)})
 	if err != nil {
 		t.Fatalf("InitChain: %v", err)
 	}

@@ -34,6 +34,36 @@ func putRecord(st kv.Store, signer identity.Signer, m *tx.PutRecord, b block, tx
 	return []abci.Event{recordEvent(ev)}, recordAuditEvent(ev, by, action, b, txHash), nil
 }
 
+// writeBatch applies a batch's entries in order, each as it would be
+// alone, and returns their events and audit events together. The first
+// entry refused refuses the batch: the caller discards the state the
+// entries before it wrote, so a batch is all or nothing.
+func writeBatch(st kv.Store, signer identity.Signer, m *tx.WriteBatch, b block, txHash [32]byte) ([]abci.Event, []audit.Event, error) {
+	var events []abci.Event
+	var audits []audit.Event
+	for i, e := range m.Entries {
+		var evs []abci.Event
+		var rec *audit.Event
+		var err error
+		switch e := e.(type) {
+		case *tx.PutRecord:
+			evs, rec, err = putRecord(st, signer, e, b, txHash)
+		case *tx.PutDirectory:
+			evs, rec, err = putDirectory(st, signer, e, b)
+		default:
+			err = tx.Errorf(tx.CodeInvalid, "a batch holds record.put and directory.put, not %s", e.Type())
+		}
+		if err != nil {
+			return nil, nil, tx.BatchEntryError(i, err)
+		}
+		events = append(events, evs...)
+		if rec != nil {
+			audits = append(audits, *rec)
+		}
+	}
+	return events, audits, nil
+}
+
 // eraseRecord marks a record erased and records the erasure; nodes delete
 // the blobs the event names once the block commits.
 func eraseRecord(st kv.Store, signer identity.Signer, m *tx.EraseRecord, b block, txHash [32]byte) ([]abci.Event, *audit.Event, error) {

@@ -63,17 +63,23 @@ func validateDirectoryMsg(t *Tx, m Msg) (bool, error) {
 	if !ok {
 		return false, nil
 	}
+	return true, checkPutDirectory(t, d, DirectoryID(t.Signer, t.Nonce))
+}
+
+// checkPutDirectory checks a directory version without state; newID is
+// the id a version 1 must have, as for checkPutRecord.
+func checkPutDirectory(t *Tx, d *PutDirectory, newID string) error {
 	if err := checkID("directory entry", d.ID); err != nil {
-		return true, err
+		return err
 	}
 	if d.Version == 0 {
-		return true, Errorf(CodeInvalid, "directory versions start at 1")
+		return Errorf(CodeInvalid, "directory versions start at 1")
 	}
-	if d.Version == 1 && d.ID != DirectoryID(t.Signer, t.Nonce) {
-		return true, Errorf(CodeInvalid, "a new directory entry's id is %s, derived from its transaction, not %s", DirectoryID(t.Signer, t.Nonce), d.ID)
+	if d.Version == 1 && d.ID != newID {
+		return Errorf(CodeInvalid, "a new directory entry's id is %s, derived from its transaction, not %s", newID, d.ID)
 	}
 	if !slices.Contains(DirectoryTypes, d.ResourceType) {
-		return true, Errorf(CodeInvalid, "%q is not a directory resource type (%s)", d.ResourceType, strings.Join(DirectoryTypes, ", "))
+		return Errorf(CodeInvalid, "%q is not a directory resource type (%s)", d.ResourceType, strings.Join(DirectoryTypes, ", "))
 	}
 	var head struct {
 		ResourceType string          `json:"resourceType"`
@@ -81,15 +87,15 @@ func validateDirectoryMsg(t *Tx, m Msg) (bool, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(d.Resource))
 	if err := dec.Decode(&head); err != nil || dec.More() || !json.Valid(d.Resource) || bytes.TrimSpace(d.Resource)[0] != '{' {
-		return true, Errorf(CodeInvalid, "the directory resource is not one JSON object")
+		return Errorf(CodeInvalid, "the directory resource is not one JSON object")
 	}
 	if head.ResourceType != d.ResourceType {
-		return true, Errorf(CodeInvalid, "the resource is a %q, the message says %s", head.ResourceType, d.ResourceType)
+		return Errorf(CodeInvalid, "the resource is a %q, the message says %s", head.ResourceType, d.ResourceType)
 	}
 	if head.ID != nil {
-		return true, Errorf(CodeInvalid, "the resource must not carry an id: the ledger's entry id is its id")
+		return Errorf(CodeInvalid, "the resource must not carry an id: the ledger's entry id is its id")
 	}
-	return true, checkOnBehalfOf(t, d.OnBehalfOf)
+	return checkOnBehalfOf(t, d.OnBehalfOf)
 }
 
 const directoryIDDomain = "carechain/directory-id/v1\x00"

@@ -91,6 +91,11 @@ func sampleMsgs(t testing.TB) map[string]tx.Msg {
 			Resource: []byte(`{"resourceType":"Organization","name":"General"}`)},
 		"put-directory-for-member": &tx.PutDirectory{ID: "drexample", Version: 3, ResourceType: "Practitioner",
 			Resource: []byte(`{"resourceType":"Practitioner"}`), OnBehalfOf: doc.id()},
+		"write-batch": &tx.WriteBatch{Entries: []tx.Msg{
+			&tx.PutRecord{Patient: patient.id(), RecordID: "rcexample", Version: 2, ResourceType: "Observation",
+				Size: 10, BlobHash: bytes.Repeat([]byte{7}, 32), Anchor: []byte{1}, Custodians: bytes.Repeat([]byte{9}, 32), OnBehalfOf: doc.id()},
+			&tx.PutDirectory{ID: "drexample", Version: 2, ResourceType: "Organization", Resource: []byte(`{"resourceType":"Organization"}`)},
+		}},
 	}
 }
 

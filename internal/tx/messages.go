@@ -23,7 +23,7 @@ const (
 func Types() []Type {
 	return []Type{TypeRegisterActor, TypeRotateKey, TypeRevokeActor, TypeSetValidator, TypeSetRoles,
 		TypeGrantConsent, TypeUpdateConsent, TypeRevokeConsent, TypeSetDelegate, TypeRemoveDelegate, TypeSetBreakGlassOptOut,
-		TypeQueryConsents, TypePutRecord, TypeAccessRecords, TypeEraseRecord, TypeQueryRecords,
+		TypeQueryConsents, TypePutRecord, TypeAccessRecords, TypeEraseRecord, TypeQueryRecords, TypeWriteBatch,
 		TypeQueryAuditHistory, TypeRecordRefusal, TypePutDirectory}
 }
 
@@ -59,6 +59,8 @@ func (t Type) String() string {
 		return "record.erase"
 	case TypeQueryRecords:
 		return "record.query"
+	case TypeWriteBatch:
+		return "record.batch"
 	case TypeQueryConsents:
 		return "consent.query"
 	case TypeQueryAuditHistory:
@@ -222,7 +224,9 @@ func DecodeMsg(t Type, body []byte) (Msg, error) {
 				if m = decodeRecordMsg(t, r); m == nil {
 					if m = decodeValidatorMsg(t, r); m == nil {
 						if m = decodeDirectoryMsg(t, r); m == nil {
-							return nil, Errorf(CodeUnknownType, "unknown message type %d", uint32(t))
+							if m = decodeBatchMsg(t, r); m == nil {
+								return nil, Errorf(CodeUnknownType, "unknown message type %d", uint32(t))
+							}
 						}
 					}
 				}

@@ -233,34 +233,7 @@ func decodeRecordMsg(t Type, r *codec.Reader) Msg {
 func validateRecordMsg(t *Tx, m Msg) (bool, error) {
 	switch m := m.(type) {
 	case *PutRecord:
-		if err := checkID("patient", m.Patient); err != nil {
-			return true, err
-		}
-		if err := checkID("record", m.RecordID); err != nil {
-			return true, err
-		}
-		if m.Version == 0 {
-			return true, Errorf(CodeInvalid, "record versions start at 1")
-		}
-		if m.Version == 1 && m.RecordID != RecordID(t.Signer, t.Nonce) {
-			return true, Errorf(CodeInvalid, "a new record's id is %s, derived from its transaction, not %s", RecordID(t.Signer, t.Nonce), m.RecordID)
-		}
-		if !consent.IsResourceType(m.ResourceType) {
-			return true, Errorf(CodeInvalid, "%q is not a FHIR R4 resource type", m.ResourceType)
-		}
-		if m.ResourceType == "Consent" || m.ResourceType == "AuditEvent" {
-			return true, Errorf(CodeInvalid, "%s resources are ledger objects, not records", m.ResourceType)
-		}
-		if err := checkLabels(m.Labels); err != nil {
-			return true, err
-		}
-		if m.Size == 0 {
-			return true, Errorf(CodeInvalid, "a record's ciphertext cannot be empty")
-		}
-		if len(m.Anchor) == 0 {
-			return true, Errorf(CodeInvalid, "a record version needs its key-share anchor")
-		}
-		return true, checkOnBehalfOf(t, m.OnBehalfOf)
+		return true, checkPutRecord(t, m, RecordID(t.Signer, t.Nonce))
 	case *AccessRecords:
 		if err := checkID("patient", m.Patient); err != nil {
 			return true, err
@@ -297,6 +270,40 @@ func validateRecordMsg(t *Tx, m Msg) (bool, error) {
 		return true, checkID("patient", m.Patient)
 	}
 	return false, nil
+}
+
+// checkPutRecord checks a record version without state; newID is the id
+// a version 1 must have, derived from the transaction (and, in a batch,
+// the entry's position).
+func checkPutRecord(t *Tx, m *PutRecord, newID string) error {
+	if err := checkID("patient", m.Patient); err != nil {
+		return err
+	}
+	if err := checkID("record", m.RecordID); err != nil {
+		return err
+	}
+	if m.Version == 0 {
+		return Errorf(CodeInvalid, "record versions start at 1")
+	}
+	if m.Version == 1 && m.RecordID != newID {
+		return Errorf(CodeInvalid, "a new record's id is %s, derived from its transaction, not %s", newID, m.RecordID)
+	}
+	if !consent.IsResourceType(m.ResourceType) {
+		return Errorf(CodeInvalid, "%q is not a FHIR R4 resource type", m.ResourceType)
+	}
+	if m.ResourceType == "Consent" || m.ResourceType == "AuditEvent" {
+		return Errorf(CodeInvalid, "%s resources are ledger objects, not records", m.ResourceType)
+	}
+	if err := checkLabels(m.Labels); err != nil {
+		return err
+	}
+	if m.Size == 0 {
+		return Errorf(CodeInvalid, "a record's ciphertext cannot be empty")
+	}
+	if len(m.Anchor) == 0 {
+		return Errorf(CodeInvalid, "a record version needs its key-share anchor")
+	}
+	return checkOnBehalfOf(t, m.OnBehalfOf)
 }
 
 // checkOnBehalfOf checks the member field without state; whether the member

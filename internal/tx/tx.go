@@ -24,8 +24,9 @@ import (
 // Version is the only envelope version this code accepts.
 const Version = 1
 
-// Limits. MaxTxBytes bounds what a node accepts into its mempool; the
-// consensus block size is set well above it.
+// Limits. MaxTxBytes bounds what a node accepts into its mempool, except
+// for a batch write (MaxBatchTxBytes); the consensus block size is set
+// well above both.
 const (
 	MaxTxBytes      = 64 << 10
 	MaxChainIDLen   = 64
@@ -90,8 +91,8 @@ func Hash(raw []byte) [32]byte { return sha256.Sum256(raw) }
 // Decode parses a canonical transaction. Every failure is an *Error with
 // CodeMalformed or CodeTooLarge; the message body is not interpreted here.
 func Decode(raw []byte) (*Tx, error) {
-	if len(raw) > MaxTxBytes {
-		return nil, Errorf(CodeTooLarge, "transaction is %d bytes; the limit is %d", len(raw), MaxTxBytes)
+	if len(raw) > MaxBatchTxBytes {
+		return nil, Errorf(CodeTooLarge, "transaction is %d bytes; the limit is %d (%d for a %s)", len(raw), MaxTxBytes, MaxBatchTxBytes, TypeWriteBatch)
 	}
 	r := codec.NewReader(raw)
 	if v := r.Byte(); r.Err() == nil && v != Version {
@@ -102,8 +103,15 @@ func Decode(raw []byte) (*Tx, error) {
 		Signer:  r.String(MaxIDLen),
 		Nonce:   r.Uvarint(),
 		Type:    readType(r),
-		Body:    r.BytesField(MaxBodyBytes),
 	}
+	bodyLimit := MaxBatchBodyBytes
+	if t.Type != TypeWriteBatch {
+		if len(raw) > MaxTxBytes {
+			return nil, Errorf(CodeTooLarge, "transaction is %d bytes; the limit is %d", len(raw), MaxTxBytes)
+		}
+		bodyLimit = MaxBodyBytes
+	}
+	t.Body = r.BytesField(bodyLimit)
 	t.Signature = r.Fixed(SignatureLength)
 	if err := r.Done(); err != nil {
 		return nil, Errorf(CodeMalformed, "decode transaction: %v", err)

@@ -500,6 +500,7 @@ func TestTypesAndKindsArePinned(t *testing.T) {
 		{tx.TypeAccessRecords, 31, "record.access"},
 		{tx.TypeEraseRecord, 32, "record.erase"},
 		{tx.TypeQueryRecords, 33, "record.query"},
+		{tx.TypeWriteBatch, 34, "record.batch"},
 		{tx.TypeQueryAuditHistory, 50, "audit.query"},
 		{tx.TypeRecordRefusal, 51, "audit.refusal"},
 		{tx.TypePutDirectory, 70, "directory.put"},

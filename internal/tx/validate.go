@@ -86,6 +86,9 @@ func ValidateBasic(chainID string, t *Tx, m Msg) error {
 	if handled, err := validateRecordMsg(t, m); handled {
 		return err
 	}
+	if handled, err := validateBatchMsg(t, m); handled {
+		return err
+	}
 	return Errorf(CodeUnknownType, "unknown message %T", m)
 }
 
