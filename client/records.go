@@ -59,58 +59,91 @@ type WrittenRecord struct {
 // own key in.
 func (c *Client) WriteRecord(ctx context.Context, key *keyfile.Key, w RecordWrite) (*WrittenRecord, error) {
 	out, err := c.writeRecord(ctx, key, w)
-	var ce *Error
-	if errors.As(err, &ce) && tx.Code(ce.Code) == tx.CodeInvalid && strings.Contains(ce.Message, records.ErrOtherValidatorSet) {
-		// The validator set changed between reading it and the block:
-		// seal to the new one, once.
+	if sealedToOldSet(err) {
 		return c.writeRecord(ctx, key, w)
 	}
 	return out, err
 }
 
+// sealedToOldSet reports a write refused because the validator set
+// changed between reading it and the block: the writer seals to the new
+// one, once.
+func sealedToOldSet(err error) bool {
+	var ce *Error
+	return errors.As(err, &ce) && tx.Code(ce.Code) == tx.CodeInvalid && strings.Contains(ce.Message, records.ErrOtherValidatorSet)
+}
+
+// writeSetup is what sealing a write needs from the node: the chain id,
+// the proven validator set, and the signer's next nonce.
+func (c *Client) writeSetup(ctx context.Context, signer string) (chainID string, vals []identity.Validator, nonce uint64, err error) {
+	if chainID, err = c.ChainID(ctx); err != nil {
+		return "", nil, 0, err
+	}
+	if vals, err = c.provenValidators(ctx); err != nil {
+		return "", nil, 0, err
+	}
+	if nonce, err = c.nextNonce(ctx, signer); err != nil {
+		return "", nil, 0, err
+	}
+	return chainID, vals, nonce, nil
+}
+
 func (c *Client) writeRecord(ctx context.Context, key *keyfile.Key, w RecordWrite) (*WrittenRecord, error) {
-	chainID, err := c.ChainID(ctx)
+	chainID, vals, n, err := c.writeSetup(ctx, key.ID)
 	if err != nil {
 		return nil, err
 	}
-	vals, err := c.provenValidators(ctx)
+	msg, blob, err := c.sealVersion(ctx, chainID, vals, w, tx.RecordID(key.ID, n))
 	if err != nil {
 		return nil, err
 	}
-	n, err := c.nextNonce(ctx, key.ID)
-	if err != nil {
+	var res TxResult
+	up := RecordUpload{Tx: tx.Build(chainID, key.ID, n, msg, key.Sign), Blob: blob}
+	path := "/v1/records"
+	if w.Wait == WaitSync {
+		path += "?wait=sync"
+	}
+	if err := c.do(ctx, http.MethodPost, path, up, &res); err != nil {
 		return nil, err
 	}
+	return &WrittenRecord{ID: msg.RecordID, Version: msg.Version, Result: &res}, nil
+}
+
+// sealVersion encrypts a record version under a fresh data key, splits
+// the key across vals and seals each share to its validator: the anchor
+// to sign and the custody blob to upload. A new record takes newID, the
+// id its transaction will give it.
+func (c *Client) sealVersion(ctx context.Context, chainID string, vals []identity.Validator, w RecordWrite, newID string) (*tx.PutRecord, []byte, error) {
 	ad := keyshare.AssociatedData{RecordID: w.RecordID, Version: 1, Patient: w.Patient}
 	if w.RecordID == "" {
-		ad.RecordID = tx.RecordID(key.ID, n)
+		ad.RecordID = newID
 	} else {
 		rec, _, err := c.provenRecord(ctx, w.RecordID, 0)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if w.Patient != "" && w.Patient != rec.Patient {
-			return nil, fmt.Errorf("record %s belongs to another patient", w.RecordID)
+			return nil, nil, fmt.Errorf("record %s belongs to another patient", w.RecordID)
 		}
 		ad.Version, ad.Patient = rec.Latest+1, rec.Patient
 	}
 	ct, dk, err := keyshare.Seal(rand.Reader, w.Resource, ad)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	shares, commits, err := dk.Split(rand.Reader, keyshare.DefaultParams(len(vals)))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	blob := records.Blob{Ciphertext: ct, Shares: make([]keyshare.SealedShare, len(vals))}
 	for i, v := range vals {
 		pub, err := tx.HPKE.NewPublicKey(v.HPKEKey)
 		if err != nil {
-			return nil, fmt.Errorf("validator %X HPKE key: %w", v.Address, err)
+			return nil, nil, fmt.Errorf("validator %X HPKE key: %w", v.Address, err)
 		}
 		info := keyshare.ShareInfo{ChainID: chainID, RecordID: ad.RecordID, Version: ad.Version, Index: uint8(i), Recipient: records.CustodianID(v.Address)}
 		if blob.Shares[i], err = keyshare.SealShare(pub, shares[i], info); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	encoded := blob.Encode()
@@ -122,16 +155,87 @@ func (c *Client) writeRecord(ctx context.Context, key *keyfile.Key, w RecordWrit
 	if !w.Date.IsZero() {
 		msg.Date = w.Date.Unix()
 	}
-	var res TxResult
-	up := RecordUpload{Tx: tx.Build(chainID, key.ID, n, msg, key.Sign), Blob: encoded}
-	path := "/v1/records"
-	if w.Wait == WaitSync {
+	return msg, encoded, nil
+}
+
+// BatchEntry is one entry of a batch write: a record version or a
+// directory version, exactly one of them set. Their Wait fields are not
+// used: the batch waits as a whole.
+type BatchEntry struct {
+	Record    *RecordWrite
+	Directory *DirectoryWrite
+}
+
+// WrittenBatch is the result of WriteBatch: each entry's id and version,
+// in the order given.
+type WrittenBatch struct {
+	IDs      []string  `json:"ids"`
+	Versions []uint64  `json:"versions"`
+	Result   *TxResult `json:"result"`
+}
+
+// WriteBatch writes records and directory entries in one record.batch
+// transaction, which the ledger applies all together or not at all: a
+// refused entry (the error names it, "entry 3: …") leaves nothing of the
+// others. A new entry at position i gets the id tx.BatchEntryID derives
+// from key's next nonce and i, so a caller that knows the nonce knows
+// every id beforehand. Records are sealed as WriteRecord seals them, and
+// all their blobs go up with the transaction; wait is WaitCommit (the
+// default) or WaitSync.
+func (c *Client) WriteBatch(ctx context.Context, key *keyfile.Key, entries []BatchEntry, wait string) (*WrittenBatch, error) {
+	out, err := c.writeBatch(ctx, key, entries, wait)
+	if sealedToOldSet(err) {
+		return c.writeBatch(ctx, key, entries, wait)
+	}
+	return out, err
+}
+
+func (c *Client) writeBatch(ctx context.Context, key *keyfile.Key, entries []BatchEntry, wait string) (*WrittenBatch, error) {
+	if len(entries) == 0 || len(entries) > tx.MaxBatchEntries {
+		return nil, fmt.Errorf("a batch holds 1 to %d entries, not %d", tx.MaxBatchEntries, len(entries))
+	}
+	chainID, vals, n, err := c.writeSetup(ctx, key.ID)
+	if err != nil {
+		return nil, err
+	}
+	batch := &tx.WriteBatch{Entries: make([]tx.Msg, len(entries))}
+	out := &WrittenBatch{IDs: make([]string, len(entries)), Versions: make([]uint64, len(entries))}
+	var up BatchUpload
+	for i, e := range entries {
+		switch {
+		case e.Record != nil && e.Directory == nil:
+			msg, blob, err := c.sealVersion(ctx, chainID, vals, *e.Record, tx.BatchEntryID(tx.TypePutRecord, key.ID, n, i))
+			if err != nil {
+				return nil, fmt.Errorf("entry %d: %w", i, err)
+			}
+			batch.Entries[i], out.IDs[i], out.Versions[i] = msg, msg.RecordID, msg.Version
+			up.Blobs = append(up.Blobs, blob)
+		case e.Directory != nil && e.Record == nil:
+			d := e.Directory
+			msg := &tx.PutDirectory{ID: d.ID, Version: d.Version, ResourceType: d.ResourceType, Resource: d.Resource, OnBehalfOf: d.OnBehalfOf}
+			if msg.ID == "" {
+				msg.ID, msg.Version = tx.BatchEntryID(tx.TypePutDirectory, key.ID, n, i), 1
+			}
+			batch.Entries[i], out.IDs[i], out.Versions[i] = msg, msg.ID, msg.Version
+		default:
+			return nil, fmt.Errorf("entry %d: set exactly one of Record and Directory", i)
+		}
+	}
+	up.Tx = tx.Build(chainID, key.ID, n, batch, key.Sign)
+	if len(up.Tx) > tx.MaxBatchTxBytes {
+		return nil, &Error{HTTPStatus: http.StatusRequestEntityTooLarge, Code: uint32(tx.CodeTooLarge), Name: tx.CodeTooLarge.String(),
+			Message: fmt.Sprintf("the batch's transaction is %d bytes, at most %d: write fewer entries at once", len(up.Tx), tx.MaxBatchTxBytes)}
+	}
+	path := "/v1/records/batch"
+	if wait == WaitSync {
 		path += "?wait=sync"
 	}
+	var res TxResult
 	if err := c.do(ctx, http.MethodPost, path, up, &res); err != nil {
 		return nil, err
 	}
-	return &WrittenRecord{ID: ad.RecordID, Version: ad.Version, Result: &res}, nil
+	out.Result = &res
+	return out, nil
 }
 
 // provenValidators reads the validators record keys are split across and

@@ -14,6 +14,13 @@ type RecordUpload struct {
 	Blob []byte `json:"blob"`
 }
 
+// BatchUpload is a batch write: the signed record.batch transaction and
+// the custody blobs of its record entries, in the entries' order.
+type BatchUpload struct {
+	Tx    []byte   `json:"tx"`
+	Blobs [][]byte `json:"blobs"`
+}
+
 // RecordInfo is what the ledger holds about a record: no content.
 type RecordInfo struct {
 	ID        string          `json:"id"`

@@ -119,6 +119,7 @@ func (g *Gateway) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/consents/read", g.consentByID)
 	mux.HandleFunc("POST /v1/consents/decide", g.decide)
 	mux.HandleFunc("POST /v1/records", g.putRecord)
+	mux.HandleFunc("POST /v1/records/batch", g.putBatch)
 	mux.HandleFunc("POST /v1/records/read", g.record)
 	mux.HandleFunc("POST /v1/records/list", g.patientRecords)
 	mux.HandleFunc("GET /v1/records/{id}/versions/{version}/share", g.share)

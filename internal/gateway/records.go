@@ -88,37 +88,137 @@ func (g *Gateway) putRecord(w http.ResponseWriter, r *http.Request) {
 // checkUpload refuses an upload whose blob is not what its transaction
 // anchors, before anything is stored.
 func checkUpload(up client.RecordUpload) (*tx.PutRecord, error) {
-	t, err := tx.Decode(up.Tx)
-	if err != nil {
-		return nil, err
-	}
-	m, err := tx.DecodeMsg(t.Type, t.Body)
+	m, err := decodeUploaded(up.Tx)
 	if err != nil {
 		return nil, err
 	}
 	put, ok := m.(*tx.PutRecord)
 	if !ok {
-		return nil, tx.Errorf(tx.CodeInvalid, "POST /v1/records takes a record.put transaction, not %s", t.Type)
+		return nil, tx.Errorf(tx.CodeInvalid, "POST /v1/records takes a record.put transaction, not %s", m.Type())
 	}
-	anchor, err := records.CheckPut(put)
+	return put, checkBlob(put, up.Blob)
+}
+
+func decodeUploaded(raw []byte) (tx.Msg, error) {
+	t, err := tx.Decode(raw)
 	if err != nil {
 		return nil, err
 	}
-	if h := blobstore.Sum(up.Blob); !bytes.Equal(h[:], put.BlobHash) {
-		return nil, tx.Errorf(tx.CodeInvalid, "the blob's SHA-256 is %s, the transaction anchors %x", h, put.BlobHash)
-	}
-	b, err := records.DecodeBlob(up.Blob)
+	return tx.DecodeMsg(t.Type, t.Body)
+}
+
+// checkBlob checks that blob is the custody blob put anchors.
+func checkBlob(put *tx.PutRecord, blob []byte) error {
+	anchor, err := records.CheckPut(put)
 	if err != nil {
-		return nil, tx.Errorf(tx.CodeMalformed, "%v", err)
+		return err
+	}
+	if h := blobstore.Sum(blob); !bytes.Equal(h[:], put.BlobHash) {
+		return tx.Errorf(tx.CodeInvalid, "the blob's SHA-256 is %s, the transaction anchors %x", h, put.BlobHash)
+	}
+	b, err := records.DecodeBlob(blob)
+	if err != nil {
+		return tx.Errorf(tx.CodeMalformed, "%v", err)
 	}
 	if uint64(len(b.Ciphertext)) != put.Size || len(b.Shares) != anchor.Commitments.N() {
-		return nil, tx.Errorf(tx.CodeInvalid, "the blob holds %d bytes and %d shares; the transaction says %d and %d",
+		return tx.Errorf(tx.CodeInvalid, "the blob holds %d bytes and %d shares; the transaction says %d and %d",
 			len(b.Ciphertext), len(b.Shares), put.Size, anchor.Commitments.N())
 	}
 	if err := anchor.CheckCiphertext(b.Ciphertext); err != nil {
-		return nil, tx.Errorf(tx.CodeInvalid, "%v", err)
+		return tx.Errorf(tx.CodeInvalid, "%v", err)
 	}
-	return put, nil
+	return nil
+}
+
+// maxBatchUploadBytes bounds a batch upload: a Bundle of up to 16 MB of
+// resources, its shares, and base64.
+const maxBatchUploadBytes = 64 << 20
+
+// putBatch takes a record.batch and the blobs of its record entries, in
+// order. Every blob is checked against its entry before any is stored;
+// all are staged, the transaction submitted, and if the ledger refuses
+// the batch every blob is removed again, so a refused batch leaves
+// nothing on any node.
+func (g *Gateway) putBatch(w http.ResponseWriter, r *http.Request) {
+	if !g.needCustody(w) {
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBatchUploadBytes+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, tx.CodeMalformed, "read body: "+err.Error())
+		return
+	}
+	if len(body) > maxBatchUploadBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, tx.CodeTooLarge, fmt.Sprintf("a batch upload is at most %d bytes", maxBatchUploadBytes))
+		return
+	}
+	var up client.BatchUpload
+	if err := json.Unmarshal(body, &up); err != nil || len(up.Tx) == 0 {
+		writeError(w, http.StatusBadRequest, tx.CodeMalformed, `body must be JSON {"tx": "<base64 record.batch transaction>", "blobs": ["<base64 custody blob>", …]}`)
+		return
+	}
+	m, err := decodeUploaded(up.Tx)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
+		return
+	}
+	batch, ok := m.(*tx.WriteBatch)
+	if !ok {
+		writeError(w, http.StatusBadRequest, tx.CodeInvalid, fmt.Sprintf("POST /v1/records/batch takes a record.batch transaction, not %s", m.Type()))
+		return
+	}
+	var puts []*tx.PutRecord
+	for i, e := range batch.Entries {
+		put, ok := e.(*tx.PutRecord)
+		if !ok {
+			continue
+		}
+		if len(puts) == len(up.Blobs) {
+			writeError(w, http.StatusBadRequest, tx.CodeInvalid, fmt.Sprintf("entry %d is a record with no blob: send one blob per record entry, in order", i))
+			return
+		}
+		if err := checkBlob(put, up.Blobs[len(puts)]); err != nil {
+			err = tx.BatchEntryError(i, err)
+			writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
+			return
+		}
+		puts = append(puts, put)
+	}
+	if len(puts) != len(up.Blobs) {
+		writeError(w, http.StatusBadRequest, tx.CodeInvalid, fmt.Sprintf("%d blobs for %d record entries", len(up.Blobs), len(puts)))
+		return
+	}
+	wait := r.URL.Query().Get("wait")
+	if wait != "" && wait != "sync" && wait != "commit" {
+		writeError(w, http.StatusBadRequest, tx.CodeInvalid, "wait must be sync or commit")
+		return
+	}
+	staged := make([]blobstore.Hash, 0, len(puts))
+	unstage := func() {
+		for i, h := range staged {
+			if err := g.custody.Unstage(h, puts[i].RecordID, puts[i].Version); err != nil {
+				g.log.Warn("remove blob of a refused batch", "blob", h.String(), "err", err)
+			}
+		}
+	}
+	for _, blob := range up.Blobs {
+		h, err := g.custody.Stage(blob)
+		if err != nil {
+			unstage()
+			writeError(w, http.StatusInternalServerError, tx.CodeInternal, "stage blob: "+err.Error())
+			return
+		}
+		staged = append(staged, h)
+	}
+	res, status, err := g.submitAndWait(r.Context(), up.Tx, wait != "sync")
+	if err != nil {
+		writeError(w, status, tx.CodeInternal, err.Error())
+		return
+	}
+	if res.Code != 0 {
+		unstage()
+	}
+	writeTxResult(w, *res)
 }
 
 // recordInfo renders a record and its versions.

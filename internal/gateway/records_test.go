@@ -33,6 +33,7 @@ func registerMember(t *testing.T, c *client.Client, kind tx.Kind, org *keyfile.K
 // its home, a client of its gateway, and the consortium admin's key.
 type recordNode struct {
 	home  string
+	url   string // the gateway's base URL
 	c     *client.Client
 	admin *keyfile.Key
 }
@@ -45,7 +46,7 @@ func startRecordNode(t *testing.T) *recordNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &recordNode{home: home, c: client.New(n.APIURL), admin: admin}
+	return &recordNode{home: home, url: n.APIURL, c: client.New(n.APIURL), admin: admin}
 }
 
 // org registers an organization, admitted by the admin.
