@@ -1,50 +1,45 @@
 package gateway
 
 import (
-	"context"
-	"encoding/hex"
-	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"strconv"
-	"time"
+	"strings"
 
 	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/fhir"
-	"github.com/carechain/carechain/internal/records"
 	"github.com/carechain/carechain/internal/smart"
 	"github.com/carechain/carechain/internal/tx"
 )
 
 // maxBundleBytes and maxBundleEntries bound a transaction Bundle. A Synthea
-// patient is 60–80 entries and well under a megabyte.
+// patient is 60–80 entries and well under a megabyte; a Bundle is one
+// batch transaction, which also bounds it (tx.MaxBatchTxBytes).
 const (
 	maxBundleBytes   = 16 << 20
-	maxBundleEntries = 1000
+	maxBundleEntries = tx.MaxBatchEntries
 )
 
 // txEntry is one entry of a transaction Bundle, checked.
 type txEntry struct {
-	index   int // in the Bundle as sent
 	fullURL string
 	res     fhir.Resource
-	id      string // the record id it will get
-	patient string // its ledger patient, once known
+	id      string // the id it will get
+	patient string // its ledger patient, once known (records)
 }
 
-// fhirTransaction takes a transaction Bundle of creates (POST entries).
-// All entries are checked before anything is written: resource types,
-// scopes, and each entry's patient. References between entries by fullUrl
-// (urn:uuid:…) are rewritten to the ids the entries will get, which are
-// known beforehand: the Bundle holds the organization's transactions to
-// itself and a new record's id derives from its signer and nonce.
+// fhirTransaction takes a transaction Bundle of creates (POST entries) and
+// writes it as one record.batch transaction, which the ledger applies
+// whole or not at all: a Bundle refused anywhere leaves nothing behind —
+// no record, no directory entry, no audit event, no blob on any node.
 //
-// The writes are then consecutive ledger transactions. If one fails, the
-// records already written are erased again (their ciphertext and shares
-// deleted on every node) and the answer is the failure: nothing of the
-// Bundle stays readable. Their anchors stay on the ledger, as after any
-// erasure.
+// All entries are checked first: resource types, scopes, and each
+// record's patient. References between entries by fullUrl (urn:uuid:…)
+// are rewritten to the ids the entries will get, which are known
+// beforehand: entry i of the organization's batch with nonce n gets
+// tx.BatchEntryID(n, i). A Bundle whose nonce is taken meanwhile is
+// checked and rewritten again from its bytes.
 func (g *Gateway) fhirTransaction(w http.ResponseWriter, r *http.Request, c caller, rt fhir.Route) *fhir.Error {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBundleBytes+1))
 	if err != nil {
@@ -53,47 +48,94 @@ func (g *Gateway) fhirTransaction(w http.ResponseWriter, r *http.Request, c call
 	if len(body) > maxBundleBytes {
 		return fhir.Errorf(http.StatusRequestEntityTooLarge, fhir.IssueTooCostly, "too_large", "the Bundle is larger than %d bytes", maxBundleBytes)
 	}
-	entries, ferr := parseTransaction(r, body)
-	if ferr != nil {
+	if _, ferr := parseTransaction(r, body); ferr != nil {
 		return ferr
 	}
-
 	ctx := r.Context()
-	done, err := g.org.begin(ctx, true)
+	var written *client.WrittenBatch
+	var entries []txEntry
+	err = g.org.send(ctx, false, func() error {
+		n, err := g.org.peek(ctx)
+		if err != nil {
+			return err
+		}
+		var ferr *fhir.Error
+		if entries, ferr = g.prepareTransaction(r, body, n); ferr != nil {
+			return ferr
+		}
+		batch := make([]client.BatchEntry, len(entries))
+		for i, e := range entries {
+			if isDirectoryType(e.res.Type()) {
+				batch[i].Directory = &client.DirectoryWrite{ResourceType: e.res.Type(), Resource: stored(e.res), OnBehalfOf: c.member}
+				continue
+			}
+			batch[i].Record = &client.RecordWrite{Patient: e.patient, ResourceType: e.res.Type(), Labels: tx.SortLabels(e.res.SecurityLabels()),
+				Date: e.res.ClinicalDate(), Resource: stored(e.res), OnBehalfOf: c.member}
+		}
+		if written, err = g.org.c.WriteBatch(ctx, g.org.key, batch, client.WaitCommit); err != nil {
+			return err
+		}
+		for i, e := range entries {
+			if written.IDs[i] != e.id {
+				// Another signer used the organization's key meanwhile:
+				// the rewritten references point at the wrong ids.
+				return fhir.Errorf(http.StatusConflict, fhir.IssueConflict, "nonce_conflict",
+					"the organization's key signed elsewhere during the Bundle; retry")
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return clientError(err)
+		ferr := clientError(err)
+		if i, ok := refusedEntry(ferr.Message); ok && i < len(entries) {
+			ferr.Message += " (the Bundle was not applied)"
+			return ferr.At(entryPath(i, ferr))
+		}
+		return ferr
 	}
-	defer done()
-	n, err := g.org.peek(ctx)
-	if err != nil {
-		return clientError(err)
+	out := bundle{ResourceType: "Bundle", Type: "transaction-response", Entry: make([]bundleEntry, len(entries))}
+	for i, e := range entries {
+		v := written.Versions[i]
+		out.Entry[i] = bundleEntry{Response: &bundleResponse{Status: "201 Created",
+			Location: e.res.Type() + "/" + e.id + "/_history/" + strconv.FormatUint(v, 10), Etag: etag(v)}}
+	}
+	fhir.WriteResource(w, http.StatusOK, out)
+	return nil
+}
+
+// prepareTransaction parses and checks a transaction Bundle for the
+// organization's batch with nonce n: each entry's id, its references
+// rewritten, and each record's ledger patient.
+func (g *Gateway) prepareTransaction(r *http.Request, body []byte, n uint64) ([]txEntry, *fhir.Error) {
+	entries, ferr := parseTransaction(r, body)
+	if ferr != nil {
+		return nil, ferr
 	}
 	ids := map[string]string{}
 	for i := range entries {
 		e := &entries[i]
-		e.id = tx.RecordID(g.org.key.ID, n+uint64(i))
+		typ := tx.TypePutRecord
 		if isDirectoryType(e.res.Type()) {
-			e.id = tx.DirectoryID(g.org.key.ID, n+uint64(i))
+			typ = tx.TypePutDirectory
 		}
+		e.id = tx.BatchEntryID(typ, g.org.key.ID, n, i)
 		if e.fullURL != "" {
 			ids[e.fullURL] = e.res.Type() + "/" + e.id
 		}
 	}
-	pending := map[string]string{}
 	snap, _, err := g.latest()
 	if err != nil {
-		return stateError(err)
+		return nil, stateError(err)
 	}
-	// Check every entry's patient before the first write: most refusals
-	// then cost nothing to undo. Patient entries come first in a Bundle
-	// that creates its patient, so their ledger patients are known to the
-	// entries that refer to them.
+	// The Patient entries first: records that refer to them learn their
+	// ledger patient from them.
+	pending := map[string]string{}
 	for i := range entries {
 		e := &entries[i]
 		fhir.RewriteReferences(e.res, ids)
 		if e.res.Type() == "Patient" {
 			if e.patient, ferr = ledgerPatient(snap, e.res, nil); ferr != nil {
-				return ferr.At(entryPath(e.index, ferr))
+				return nil, ferr.At(entryPath(i, ferr))
 			}
 			pending["Patient/"+e.id] = e.patient
 		}
@@ -103,134 +145,31 @@ func (g *Gateway) fhirTransaction(w http.ResponseWriter, r *http.Request, c call
 		switch t := e.res.Type(); {
 		case isDirectoryType(t):
 			if len(stored(e.res)) > tx.MaxDirectoryResource {
-				return fhir.Errorf(http.StatusRequestEntityTooLarge, fhir.IssueTooCostly, "too_large",
-					"a %s is at most %d bytes", t, tx.MaxDirectoryResource).At(entryPath(e.index, &fhir.Error{}))
+				return nil, fhir.Errorf(http.StatusRequestEntityTooLarge, fhir.IssueTooCostly, "too_large",
+					"a %s is at most %d bytes", t, tx.MaxDirectoryResource).At(entryPath(i, &fhir.Error{}))
 			}
 		case t != "Patient":
 			if e.patient, ferr = ledgerPatient(snap, e.res, pending); ferr != nil {
-				return ferr.At(entryPath(e.index, ferr))
+				return nil, ferr.At(entryPath(i, ferr))
 			}
 		}
 	}
-
-	out := bundle{ResourceType: "Bundle", Type: "transaction-response", Entry: make([]bundleEntry, len(entries))}
-	var written []string
-	undo := func(cause *fhir.Error, i int) *fhir.Error {
-		for _, id := range slices.Backward(written) {
-			if _, err := g.org.c.EraseRecordFor(ctx, g.org.key, id, "transaction Bundle rolled back", c.member); err != nil {
-				g.log.Error("roll back a transaction Bundle: a written record could not be erased", "record", id, "err", err)
-			}
-		}
-		cause.Message = fmt.Sprintf("entry %d: %s (the Bundle was not applied)", i, cause.Message)
-		return cause.At(entryPath(i, cause))
-	}
-	// Entries go to the mempool one after the other without waiting for
-	// their blocks: their nonces are consecutive, so once the last is
-	// committed so are all, and the state then says which are there. The
-	// records are awaited before the first directory entry is sent.
-	var hashes, dirIDs []string
-	recordsDone := false
-	for _, e := range entries {
-		if isDirectoryType(e.res.Type()) {
-			if !recordsDone {
-				if ferr := g.awaitWritten(ctx, hashes, written, nil); ferr != nil {
-					return undo(ferr, e.index)
-				}
-				recordsDone, hashes = true, nil
-			}
-			id, res, err := g.putDirectory(ctx, c, e.res, "", 1, client.WaitSync)
-			if err == nil && id != e.id {
-				err = fhir.Errorf(http.StatusConflict, fhir.IssueConflict, "nonce_conflict", "the organization's key signed elsewhere during the Bundle; retry")
-			}
-			if err != nil {
-				if ferr := g.awaitWritten(ctx, hashes, nil, dirIDs); ferr != nil {
-					g.log.Error("transaction Bundle: a directory entry did not commit", "err", ferr.Message)
-				}
-				return undo(clientError(err), e.index)
-			}
-			hashes, dirIDs = append(hashes, res.Hash), append(dirIDs, id)
-			out.Entry[e.index] = bundleEntry{Response: &bundleResponse{Status: "201 Created", Location: e.res.Type() + "/" + id + "/_history/1", Etag: etag(1)}}
-			continue
-		}
-		wr, ferr := g.writeWaiting(ctx, c, e.res, "", pending, client.WaitSync)
-		if ferr != nil {
-			if ferr := g.awaitWritten(ctx, hashes, written, nil); ferr != nil {
-				g.log.Error("roll back a transaction Bundle: a written record did not commit", "err", ferr.Message)
-			}
-			return undo(ferr, e.index)
-		}
-		written = append(written, wr.ID)
-		hashes = append(hashes, wr.Result.Hash)
-		if wr.ID != e.id {
-			// Another signer used the organization's key meanwhile: the
-			// rewritten references would point at the wrong records.
-			return undo(fhir.Errorf(http.StatusConflict, fhir.IssueConflict, "nonce_conflict",
-				"the organization's key signed elsewhere during the Bundle; retry"), e.index)
-		}
-		out.Entry[e.index] = (bundleEntry{Response: &bundleResponse{Status: "201 Created",
-			Location: e.res.Type() + "/" + wr.ID + "/_history/" + strconv.FormatUint(wr.Version, 10), Etag: etag(wr.Version)}})
-	}
-	if ferr := g.awaitWritten(ctx, hashes, written, dirIDs); ferr != nil {
-		return undo(ferr, len(entries)-1)
-	}
-	fhir.WriteResource(w, http.StatusOK, out)
-	return nil
+	return entries, nil
 }
 
-// awaitWritten waits until the last of the admitted transactions (hex
-// hashes, in nonce order) is committed, and then checks that every record
-// and directory entry written is on the ledger.
-func (g *Gateway) awaitWritten(ctx context.Context, hashes, ids, dirIDs []string) *fhir.Error {
-	if len(hashes) == 0 {
-		return nil
+// refusedEntry reads which batch entry the ledger refused from its
+// message ("entry 3: …", tx.BatchEntryError).
+func refusedEntry(msg string) (int, bool) {
+	rest, ok := strings.CutPrefix(msg, "entry ")
+	if !ok {
+		return 0, false
 	}
-	last, err := hex.DecodeString(hashes[len(hashes)-1])
-	if err != nil || len(last) != 32 {
-		return fhir.Errorf(http.StatusInternalServerError, fhir.IssueException, "internal", "transaction hash %q", hashes[len(hashes)-1])
+	num, _, ok := strings.Cut(rest, ": ")
+	if !ok {
+		return 0, false
 	}
-	var h [32]byte
-	copy(h[:], last)
-	ch, cancel := g.waiters.wait(h)
-	defer cancel()
-	// The block may have committed before the wait began, and the index
-	// may lag the commit event: look it up too, now and then.
-	wctx, wcancel := context.WithTimeout(ctx, commitTimeout)
-	defer wcancel()
-	for committed := false; !committed; {
-		if _, err := g.rpc.Tx(wctx, last, false); err == nil {
-			break
-		}
-		select {
-		case <-ch:
-			committed = true
-		case <-time.After(200 * time.Millisecond):
-		case <-wctx.Done():
-			return fhir.Errorf(http.StatusGatewayTimeout, fhir.IssueTransient, "internal", "the Bundle's records were admitted but not committed in time")
-		}
-	}
-	// Every earlier nonce is in a block by now; whether its record is on
-	// the ledger is what the committed state says.
-	snap, _, err := g.latest()
-	if err != nil {
-		return stateError(err)
-	}
-	for _, id := range ids {
-		if _, err := records.Get(snap, id); err != nil {
-			if tx.CodeOf(err) == tx.CodeNotFound {
-				return fhir.Unprocessable("", "record %s of the Bundle was refused in its block", id)
-			}
-			return stateError(err)
-		}
-	}
-	for _, id := range dirIDs {
-		if _, err := records.DirectoryVersions(snap, id); err != nil {
-			if tx.CodeOf(err) == tx.CodeNotFound {
-				return fhir.Unprocessable("", "directory entry %s of the Bundle was refused in its block", id)
-			}
-			return stateError(err)
-		}
-	}
-	return nil
+	i, err := strconv.Atoi(num)
+	return i, err == nil && i >= 0
 }
 
 func entryPath(i int, e *fhir.Error) string {
@@ -299,21 +238,7 @@ func parseTransaction(r *http.Request, body []byte) ([]txEntry, *fhir.Error) {
 			}
 			seen[full] = true
 		}
-		out[i] = txEntry{index: i, fullURL: full, res: fhir.Resource(res)}
+		out[i] = txEntry{fullURL: full, res: fhir.Resource(res)}
 	}
-	// The Patient entries first, so that each patient exists on the ledger
-	// before its records are written, and directory entries last: they
-	// cannot be erased, so a record that fails leaves none of them
-	// behind. The order is otherwise kept.
-	rank := func(e txEntry) int {
-		switch t := e.res.Type(); {
-		case t == "Patient":
-			return 0
-		case isDirectoryType(t):
-			return 2
-		}
-		return 1
-	}
-	slices.SortStableFunc(out, func(a, b txEntry) int { return rank(a) - rank(b) })
 	return out, nil
 }

@@ -269,6 +269,33 @@ func TestFHIRRecordLifecycle(t *testing.T) {
 		t.Errorf("a failed transaction left %d observations readable, before %d", after, before)
 	}
 
+	// A transaction the ledger refuses after the gateway's checks pass (a
+	// security label the ledger does not take, in the last entry): the
+	// answer names that entry, and nothing of the Bundle exists anywhere —
+	// no record readable, no audit event, no blob on disk.
+	blobsBefore := countFiles(t, filepath.Join(f.home, "data", "blobs"))
+	labelled := observation("Patient/"+pid, "1-2", "2023-01-02")
+	labelled["meta"] = map[string]any{"security": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "not a label"}}}
+	refused := map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{
+		map[string]any{"resource": observation("Patient/"+pid, "1-3", "2023-01-02"), "request": map[string]any{"method": "POST", "url": "Observation"}},
+		map[string]any{"resource": map[string]any{"resourceType": "Organization", "name": "Refused Clinic"}, "request": map[string]any{"method": "POST", "url": "Organization"}},
+		map[string]any{"resource": labelled, "request": map[string]any{"method": "POST", "url": "Observation"}},
+	}}
+	rr := f.do(t, "POST", "", tok, refused)
+	f.expect(t, rr, 400, "invalid")
+	if !strings.Contains(string(rr.raw), "Bundle.entry[2].resource") || !strings.Contains(string(rr.raw), "not applied") {
+		t.Errorf("the refused entry is not named: %s", rr.raw)
+	}
+	if after := f.do(t, "GET", "/Observation?patient="+pid, tok, nil).total(); after != before {
+		t.Errorf("a refused transaction left %d observations readable, before %d", after, before)
+	}
+	if n := countFiles(t, filepath.Join(f.home, "data", "blobs")); n != blobsBefore {
+		t.Errorf("a refused transaction left %d blob files, before %d", n, blobsBefore)
+	}
+	if orgs := f.do(t, "GET", "/Organization?name=Refused", tok, nil); orgs.status == 200 && orgs.total() != 0 {
+		t.Errorf("a refused transaction left its Organization: %s", orgs.raw)
+	}
+
 	ev := f.do(t, "GET", "/Patient/"+pid+"/$everything", tok, nil)
 	f.expect(t, ev, 200, "")
 	if ev.total() != 4 || ev.entries()[0]["resource"].(map[string]any)["resourceType"] != "Patient" {
@@ -332,8 +359,8 @@ func TestFHIRRecordLifecycle(t *testing.T) {
 			erases++
 		}
 	}
-	// Creates: Patient, Observation, 2 in the Bundle; the failed Bundle
-	// was refused before its first write.
+	// Creates: Patient, Observation, 2 in the Bundle; the failed Bundles
+	// recorded none.
 	if reads == 0 || creates != 4 || erases != 1 {
 		t.Errorf("audit: %d reads, %d creates, %d erasures (want >0, 4, 1)", reads, creates, erases)
 	}
