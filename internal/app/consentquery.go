@@ -32,12 +32,22 @@ const (
 // they belong to, may preview the decision on their own access. Nobody
 // else learns whom the patient shares with. Either way the query is an
 // audit event; a refusal is CodeAccessDenied and is kept on the record.
+//
+// An organization may ask for one of its practitioners or applications
+// (OnBehalfOf): the rules apply to the member, whom the event names as
+// actor, with the organization as the recipient of the answer.
 func consentQuery(st kv.Reader, signer identity.Signer, m *tx.QueryConsents, b block, txHash [32]byte) ([]abci.Event, *audit.Event, error) {
-	e, err := queryEvent(st, signer, m.Patient, audit.ActionConsentList, b, txHash)
+	by, err := identity.Member(st, signer.Actor, m.OnBehalfOf)
 	if err != nil {
 		return nil, nil, err
 	}
-	by := signer.Actor
+	e, err := queryEvent(st, identity.Signer{Actor: by}, m.Patient, audit.ActionConsentList, b, txHash)
+	if err != nil {
+		return nil, nil, err
+	}
+	if by != signer.Actor {
+		e.Recipient = signer.Actor.ID // the organization whose gateway asked and is answered
+	}
 	what := "the consents"
 	switch {
 	case m.ConsentID != "":

@@ -88,3 +88,50 @@ func TestConsentQueries(t *testing.T) {
 		t.Fatalf("query about nobody: %d %s", res.Code, res.Log)
 	}
 }
+
+// TestConsentQueryOnBehalfOf: an organization's gateway asks for one of
+// its members; the ledger decides on the member, the event names the
+// member as actor and the organization as recipient, and an organization
+// cannot ask for another's member.
+func TestConsentQueryOnBehalfOf(t *testing.T) {
+	c := newChain(t)
+	patient := c.registerPatient()
+	hospital := c.registerOrg("General Hospital")
+	doctor := c.registerMember(hospital, tx.KindPractitioner, "Dr Who")
+	nurse := c.registerMember(hospital, tx.KindPractitioner, "Nurse")
+	clinic := c.registerOrg("Other Clinic")
+	res := c.mustBlock(c.sign(patient, grantOf(permitFor(patient.ID, consent.Identity(doctor.ID), consent.PurposeTreatment))))
+	var consentID string
+	for _, ev := range res.TxResults[0].Events {
+		for _, a := range ev.Attributes {
+			if ev.Type == "consent.grant" && a.Key == "consent_id" {
+				consentID = a.Value
+			}
+		}
+	}
+
+	for _, tc := range []struct {
+		member string
+		code   tx.Code
+	}{{doctor.ID, tx.CodeOK}, {nurse.ID, tx.CodeAccessDenied}} {
+		raw := c.sign(hospital, &tx.QueryConsents{Patient: patient.ID, ConsentID: consentID, OnBehalfOf: tc.member})
+		size := c.auditSize()
+		r := c.block(raw).TxResults[0]
+		e, err := audit.Get(c.store.Working(), size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tx.Code(r.Code) != tc.code || e.Actor != tc.member || e.ActorOrg != hospital.ID || e.Recipient != hospital.ID {
+			t.Errorf("for %s: code %s (%s), recorded %+v", tc.member, tx.Code(r.Code), r.Log, e)
+		}
+	}
+	// The hospital itself is not named: asking for itself, it is refused.
+	if code, _ := c.recordedQuery("the organization itself", hospital, &tx.QueryConsents{Patient: patient.ID, ConsentID: consentID}); code != tx.CodeAccessDenied {
+		t.Errorf("the organization for itself: %s", code)
+	}
+	size := c.auditSize()
+	r := c.block(c.sign(clinic, &tx.QueryConsents{Patient: patient.ID, ConsentID: consentID, OnBehalfOf: doctor.ID})).TxResults[0]
+	if tx.Code(r.Code) != tx.CodeUnauthorized || c.auditSize() != size {
+		t.Errorf("another organization for the doctor: code %s (%s), %d events", tx.Code(r.Code), r.Log, c.auditSize()-size)
+	}
+}

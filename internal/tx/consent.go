@@ -136,6 +136,10 @@ type QueryConsents struct {
 	Patient   string
 	ConsentID string
 	Requester string
+	// OnBehalfOf is set when an organization's gateway asks for one of its
+	// practitioners or applications, as on the record messages: the ledger
+	// decides on the member and the audit event names the member.
+	OnBehalfOf string
 }
 
 func (*QueryConsents) Type() Type { return TypeQueryConsents }
@@ -145,6 +149,7 @@ func (m *QueryConsents) Encode() []byte {
 	w.String(m.Patient)
 	w.String(m.ConsentID)
 	w.String(m.Requester)
+	writeOnBehalfOf(w, m.OnBehalfOf)
 	return w.Bytes()
 }
 
@@ -177,7 +182,9 @@ func decodeConsentMsg(t Type, r *codec.Reader) Msg {
 	case TypeSetBreakGlassOptOut:
 		return &SetBreakGlassOptOut{Patient: r.String(MaxIDLen), OptOut: r.Bool()}
 	case TypeQueryConsents:
-		return &QueryConsents{Patient: r.String(MaxIDLen), ConsentID: r.String(MaxIDLen), Requester: r.String(MaxIDLen)}
+		m := &QueryConsents{Patient: r.String(MaxIDLen), ConsentID: r.String(MaxIDLen), Requester: r.String(MaxIDLen)}
+		m.OnBehalfOf = readOnBehalfOf(r)
+		return m
 	}
 	return nil
 }
@@ -230,11 +237,15 @@ func validateConsentMsg(t *Tx, m Msg) (handled bool, err error) {
 		case m.ConsentID != "" && m.Requester != "":
 			return true, Errorf(CodeInvalid, "a consent query asks for one consent or one decision, not both")
 		case m.ConsentID != "":
-			return true, checkID("consent id", m.ConsentID)
+			if err := checkID("consent id", m.ConsentID); err != nil {
+				return true, err
+			}
 		case m.Requester != "":
-			return true, checkID("requester", m.Requester)
+			if err := checkID("requester", m.Requester); err != nil {
+				return true, err
+			}
 		}
-		return true, nil
+		return true, checkOnBehalfOf(t, m.OnBehalfOf)
 	}
 	return false, nil
 }
