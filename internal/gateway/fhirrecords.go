@@ -273,14 +273,15 @@ type caller struct {
 
 // callerOf checks that the client belongs to the organization this gateway
 // acts for: the gateway signs with that organization's key and can speak
-// for no one else.
+// for no one else. The token endpoint already issues tokens to no other
+// organization's clients; this check is the one next to the signing.
 func (g *Gateway) callerOf(r *http.Request) (caller, *fhir.Error) {
 	p, ok := smart.FromContext(r.Context())
 	if !ok {
 		return caller{}, fhir.Errorf(http.StatusUnauthorized, fhir.IssueLogin, "token_missing", "no authenticated client")
 	}
 	if p.Org != g.org.key.ID {
-		return caller{}, fhir.Forbidden("organization_mismatch", "this gateway acts for organization %s; client %s belongs to %s", g.org.key.ID, p.ClientID, p.Org)
+		return caller{}, fhir.Forbidden(string(smart.ReasonOrganizationMismatch), "this gateway acts for organization %s; client %s belongs to %s", g.org.key.ID, p.ClientID, p.Org)
 	}
 	c := caller{p: p}
 	if p.ClientID != g.org.key.ID {
