@@ -170,11 +170,12 @@ func (a *orgAgent) admitted(raw []byte, code uint32, err error) {
 		if a.next == t.Nonce+1 {
 			a.next = t.Nonce
 		}
-		// A replay means the count is behind the ledger: ask the node
-		// again. A gap is left as it is: under load the mempool can check
-		// a transaction before it has re-admitted the ones ahead of it
-		// after a block, and the same nonce, sent again, goes in.
-		if err != nil || tx.Code(code) == tx.CodeNonceReplayed {
+		// A replay means the count is behind the ledger; a gap, that a
+		// transaction ahead of this one was lost (a block failed it, and
+		// the recheck evicted those behind it: docs/transactions.md,
+		// "Nonces under pipelining"), so sending this nonce again would
+		// be a gap again. Either way, ask the node.
+		if err != nil || tx.Code(code) == tx.CodeNonceReplayed || tx.Code(code) == tx.CodeNonceGap {
 			a.next = 0
 		}
 	}
