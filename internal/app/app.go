@@ -168,21 +168,29 @@ func (a *App) resetCheckState() {
 }
 
 // PrepareProposal takes mempool transactions in order up to the byte limit,
-// dropping any that fail stateless validation.
+// dropping any that fail stateless validation, and puts each after its
+// signer's previous nonce (proposalOrder).
 func (a *App) PrepareProposal(_ context.Context, req *abci.RequestPrepareProposal) (*abci.ResponsePrepareProposal, error) {
 	txs := make([][]byte, 0, len(req.Txs))
+	keys := make([]signerNonce, 0, len(req.Txs))
 	var total int64
 	for _, raw := range req.Txs {
 		if total+int64(len(raw)) > req.MaxTxBytes {
 			break
 		}
-		if _, err := a.validate(raw); err != nil {
+		v, err := a.validate(raw)
+		if err != nil {
 			continue
 		}
 		txs = append(txs, raw)
+		keys = append(keys, signerNonce{v.tx.Signer, v.tx.Nonce})
 		total += int64(len(raw))
 	}
-	return &abci.ResponsePrepareProposal{Txs: txs}, nil
+	out := make([][]byte, len(txs))
+	for i, j := range proposalOrder(keys) {
+		out[i] = txs[j]
+	}
+	return &abci.ResponsePrepareProposal{Txs: out}, nil
 }
 
 // ProcessProposal rejects a block that carries a transaction no correct

@@ -41,8 +41,11 @@ func (g *Gateway) EnableFHIR(cfg FHIRConfig) error {
 	if g.state == nil {
 		return errNoState
 	}
-	s, err := smart.NewServer(smart.Config{BaseURL: cfg.BaseURL, TokenKey: cfg.TokenKey, Clients: ledgerClients{g},
-		Log: g.log.With("component", "smart")})
+	sc := smart.Config{BaseURL: cfg.BaseURL, TokenKey: cfg.TokenKey, Clients: ledgerClients{g}, Log: g.log.With("component", "smart")}
+	if cfg.OrgKey != nil {
+		sc.Org = cfg.OrgKey.ID // tokens for its own organization's clients only
+	}
+	s, err := smart.NewServer(sc)
 	if err != nil {
 		return fmt.Errorf("SMART authorization server: %w", err)
 	}

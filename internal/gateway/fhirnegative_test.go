@@ -40,9 +40,10 @@ func (l *lockedBuffer) String() string {
 }
 
 // TestFHIRNegativeMatrix refuses, through the FHIR API on a record the
-// patient wrote, every way a read can fail: at the token (no token,
-// expired, wrong scope, unknown client, forged assertion, revoked key, a
-// client of another organization, no purpose) with 401/403 and the reason,
+// patient wrote, every way a read can fail: at the token endpoint (a
+// forged assertion, a client of another organization) and at the token
+// (no token, expired, wrong scope, unknown client, revoked key, another
+// organization's, no purpose) with 401/403 and the reason,
 // each logged by the node; and at the ledger (no consent, wrong purpose, a
 // sensitive label the consent does not cover, an expired consent, a
 // revoked consent) with 403 and the consent reason, each a deny event in
@@ -76,8 +77,8 @@ func TestFHIRNegativeMatrix(t *testing.T) {
 	}
 	tokens, _ := smart.NewTokens(key, f.n.APIURL, f.n.APIURL+smart.FHIRPath)
 	scopes, _ := smart.ParseScopes("system/*.rs")
-	mint := func(id string, issued time.Time) string {
-		raw, err := tokens.Mint(&smart.Principal{ClientID: id, Kind: tx.KindPractitioner, Org: f.org.ID, KeyVersion: 1, Scopes: scopes,
+	mint := func(id, org string, issued time.Time) string {
+		raw, err := tokens.Mint(&smart.Principal{ClientID: id, Kind: tx.KindPractitioner, Org: org, KeyVersion: 1, Scopes: scopes,
 			Purpose: consent.PurposeTreatment, TokenID: "t", IssuedAt: issued, Expires: issued.Add(smart.TokenLifetime)})
 		if err != nil {
 			t.Fatal(err)
@@ -96,17 +97,29 @@ func TestFHIRNegativeMatrix(t *testing.T) {
 	if status, oauth, reason, _ := postToken(t, f.n.APIURL+smart.TokenPath, stranger, f.doctor.ID, f.n.APIURL+smart.TokenPath, "forged", "system/*.rs"); status != 401 || oauth != "invalid_client" || reason != string(smart.ReasonAssertionSignature) {
 		t.Errorf("forged assertion: %d %s/%s", status, oauth, reason)
 	}
+	// This gateway acts for f.org: another organization and its members
+	// get no token here, while f.org's own do (f.token below).
+	for _, k := range []*keyfile.Key{otherOrg, outsider} {
+		if status, oauth, reason, _ := postToken(t, f.n.APIURL+smart.TokenPath, k, k.ID, f.n.APIURL+smart.TokenPath, "foreign", "system/*.rs"); status != 401 || oauth != "invalid_client" || reason != string(smart.ReasonOrganizationMismatch) {
+			t.Errorf("another organization's client at this gateway's token endpoint: %d %s/%s", status, oauth, reason)
+		}
+	}
+	if !strings.Contains(logs.String(), "reason="+string(smart.ReasonOrganizationMismatch)) {
+		t.Error("the token endpoint's refusal of another organization's client is not in the node's log")
+	}
 	for _, c := range []struct {
 		name, token string
 		status      int
 		code        string
 	}{
 		{"no token", "", 401, "token_missing"},
-		{"expired token", mint(f.doctor.ID, time.Now().Add(-smart.TokenLifetime-time.Minute)), 401, "token_expired"},
-		{"unknown client", mint(stranger.ID, time.Now()), 401, "client_unknown"},
+		{"expired token", mint(f.doctor.ID, f.org.ID, time.Now().Add(-smart.TokenLifetime-time.Minute)), 401, "token_expired"},
+		{"unknown client", mint(stranger.ID, f.org.ID, time.Now()), 401, "client_unknown"},
 		{"revoked key", rotTok, 401, "client_key_changed"},
 		{"wrong scope", f.token(t, f.doctor, "system/Patient.rs", "TREAT"), 403, "scope_insufficient"},
-		{"another organization", f.token(t, outsider, "system/*.rs", "TREAT"), 403, "organization_mismatch"},
+		// Only a token this node minted outside its token endpoint gets
+		// this far: the check beside the signing still holds.
+		{"another organization", mint(outsider.ID, otherOrg.ID, time.Now()), 403, "organization_mismatch"},
 		{"no purpose", f.token(t, f.doctor, "system/*.rs", ""), 403, "purpose_missing"},
 	} {
 		r := f.do(t, "GET", path, c.token, nil)

@@ -170,11 +170,12 @@ func (a *orgAgent) admitted(raw []byte, code uint32, err error) {
 		if a.next == t.Nonce+1 {
 			a.next = t.Nonce
 		}
-		// A replay means the count is behind the ledger: ask the node
-		// again. A gap is left as it is: under load the mempool can check
-		// a transaction before it has re-admitted the ones ahead of it
-		// after a block, and the same nonce, sent again, goes in.
-		if err != nil || tx.Code(code) == tx.CodeNonceReplayed {
+		// A replay means the count is behind the ledger; a gap, that a
+		// transaction ahead of this one was lost (a block failed it, and
+		// the recheck evicted those behind it: docs/transactions.md,
+		// "Nonces under pipelining"), so sending this nonce again would
+		// be a gap again. Either way, ask the node.
+		if err != nil || tx.Code(code) == tx.CodeNonceReplayed || tx.Code(code) == tx.CodeNonceGap {
 			a.next = 0
 		}
 	}
@@ -273,14 +274,15 @@ type caller struct {
 
 // callerOf checks that the client belongs to the organization this gateway
 // acts for: the gateway signs with that organization's key and can speak
-// for no one else.
+// for no one else. The token endpoint already issues tokens to no other
+// organization's clients; this check is the one next to the signing.
 func (g *Gateway) callerOf(r *http.Request) (caller, *fhir.Error) {
 	p, ok := smart.FromContext(r.Context())
 	if !ok {
 		return caller{}, fhir.Errorf(http.StatusUnauthorized, fhir.IssueLogin, "token_missing", "no authenticated client")
 	}
 	if p.Org != g.org.key.ID {
-		return caller{}, fhir.Forbidden("organization_mismatch", "this gateway acts for organization %s; client %s belongs to %s", g.org.key.ID, p.ClientID, p.Org)
+		return caller{}, fhir.Forbidden(string(smart.ReasonOrganizationMismatch), "this gateway acts for organization %s; client %s belongs to %s", g.org.key.ID, p.ClientID, p.Org)
 	}
 	c := caller{p: p}
 	if p.ClientID != g.org.key.ID {

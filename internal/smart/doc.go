@@ -10,7 +10,9 @@
 //     RFC 8037) by the current key of an unrevoked organization,
 //     practitioner or application on the ledger, naming this node's token
 //     endpoint as its audience, living at most five minutes, and never
-//     presented before (its jti is remembered until it expires);
+//     presented before (its jti is remembered until it expires); on a
+//     gateway that acts for an organization, only to that organization
+//     and its members;
 //   - an access token lives at most five minutes, is signed by this node
 //     alone (HMAC-SHA256 under a per-node secret), and is accepted only while
 //     its client is still on the ledger, unrevoked and on the same key;

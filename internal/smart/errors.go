@@ -32,6 +32,11 @@ const (
 	ReasonBusy               Reason = "replay_cache_full"
 	ReasonLedgerUnavailable  Reason = "ledger_unavailable"
 	ReasonInternal           Reason = "internal"
+
+	// ReasonOrganizationMismatch: the client is not a member of the
+	// organization this gateway acts for. The FHIR API answers a token
+	// for another organization with the same reason.
+	ReasonOrganizationMismatch Reason = "organization_mismatch"
 )
 
 // Reasons at the resource server (the FHIR API).
@@ -49,7 +54,7 @@ func Reasons() []Reason {
 	return []Reason{ReasonRequestMalformed, ReasonGrantUnsupported, ReasonAssertionType, ReasonAssertionMalformed,
 		ReasonAssertionSignature, ReasonAssertionExpired, ReasonAssertionLifetime, ReasonAssertionAudience,
 		ReasonAssertionClaims, ReasonAssertionReplayed, ReasonClientUnknown, ReasonClientRevoked, ReasonClientKind,
-		ReasonScopeInvalid, ReasonPurposeInvalid, ReasonBusy, ReasonLedgerUnavailable, ReasonInternal,
+		ReasonScopeInvalid, ReasonPurposeInvalid, ReasonBusy, ReasonLedgerUnavailable, ReasonInternal, ReasonOrganizationMismatch,
 		ReasonTokenMissing, ReasonTokenMalformed, ReasonTokenInvalid, ReasonTokenExpired, ReasonClientKeyChanged,
 		ReasonScopeInsufficient}
 }

@@ -51,14 +51,17 @@ func newParty(seed byte) party {
 	return party{id: tx.ActorID(k.Public().(ed25519.PublicKey)), key: k}
 }
 
-// world is a ledger with one actor of each interesting kind.
+// world is a ledger with one actor of each interesting kind, and a second
+// organization with a practitioner of its own.
 type world struct {
 	ledger                        *ledger
 	org, app, doc, patient, stray party // stray is not registered
+	other, outsider               party // outsider is a practitioner of other
 }
 
 func newWorld() *world {
-	w := &world{ledger: &ledger{clients: map[string]*Client{}}, org: newParty(1), app: newParty(2), doc: newParty(3), patient: newParty(4), stray: newParty(5)}
+	w := &world{ledger: &ledger{clients: map[string]*Client{}}, org: newParty(1), app: newParty(2), doc: newParty(3), patient: newParty(4), stray: newParty(5),
+		other: newParty(6), outsider: newParty(7)}
 	add := func(p party, k tx.Kind, org string) {
 		w.ledger.clients[p.id] = &Client{ID: p.id, Kind: k, Org: org, SignKey: p.key.Public().(ed25519.PublicKey), KeyVersion: 1}
 	}
@@ -66,6 +69,8 @@ func newWorld() *world {
 	add(w.app, tx.KindApplication, w.org.id)
 	add(w.doc, tx.KindPractitioner, w.org.id)
 	add(w.patient, tx.KindPatient, "")
+	add(w.other, tx.KindOrganization, w.other.id)
+	add(w.outsider, tx.KindPractitioner, w.other.id)
 	return w
 }
 

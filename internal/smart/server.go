@@ -45,6 +45,12 @@ type Config struct {
 	TokenKey []byte
 	// Clients reads clients from the ledger's committed state.
 	Clients Clients
+	// Org, if set, is the organization the gateway acts for: only it and
+	// its practitioners and applications get tokens here. A client of
+	// another organization could do nothing with one (the gateway signs
+	// only as its own organization) and belongs at its own gateway. Empty:
+	// any organization's clients.
+	Org string
 	// Now reads the clock; nil means time.Now.
 	Now func() time.Time
 	// ReplayCacheSize bounds the remembered jtis; 0 means the default.
@@ -60,6 +66,7 @@ type Server struct {
 	base    string
 	tokens  *Tokens
 	clients Clients
+	org     string
 	now     func() time.Time
 	replay  *ReplayCache
 	log     *slog.Logger
@@ -86,7 +93,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{base: base, tokens: tokens, clients: cfg.Clients, now: now, replay: NewReplayCache(cfg.ReplayCacheSize), log: log}, nil
+	return &Server{base: base, tokens: tokens, clients: cfg.Clients, org: cfg.Org, now: now, replay: NewReplayCache(cfg.ReplayCacheSize), log: log}, nil
 }
 
 // TokenURL is the token endpoint's URL: the audience client assertions
@@ -189,7 +196,8 @@ func (s *Server) ServeToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // issue runs a token request: the cheap checks of the form first, then the
-// assertion, then its jti, so that only a good assertion is remembered.
+// assertion and the client's organization, then its jti, so that only a
+// good assertion is remembered.
 func (s *Server) issue(w http.ResponseWriter, r *http.Request) (*TokenResponse, *Principal, *Error) {
 	form, err := readForm(w, r)
 	if err != nil {
@@ -223,6 +231,11 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) (*TokenResponse, 
 	}
 	if id := form["client_id"]; id != "" && id != a.Client.ID {
 		return nil, nil, refuse(oauthInvalidClient, ReasonAssertionClaims, "client_id %q differs from the assertion's iss", clip(id))
+	}
+	if s.org != "" && a.Client.Org != s.org {
+		return nil, nil, refuse(oauthInvalidClient, ReasonOrganizationMismatch,
+			"client %s belongs to organization %s; this gateway acts for organization %s only: ask your own organization's gateway for a token",
+			a.Client.ID, a.Client.Org, s.org)
 	}
 	switch {
 	case purpose == "":

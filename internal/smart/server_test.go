@@ -3,6 +3,7 @@ package smart
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -201,6 +202,46 @@ func TestTokenRequestRefusals(t *testing.T) {
 	s.ServeToken(rec, r)
 	if rec.Code != 400 {
 		t.Errorf("oversized body: %d", rec.Code)
+	}
+}
+
+// TestTokenEndpointServesItsOrganization: a gateway that acts for an
+// organization issues tokens to it and its members only. Another
+// organization's clients are refused as invalid_client before their jti
+// is spent, and the refusal is logged with its reason.
+func TestTokenEndpointServesItsOrganization(t *testing.T) {
+	w := newWorld()
+	var logs strings.Builder
+	s, err := NewServer(Config{BaseURL: testBase, TokenKey: testKey, Clients: w.ledger, Org: w.org.id,
+		Now: func() time.Time { return t0 }, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []party{w.org, w.app, w.doc} {
+		if status, _, body := postToken(t, s, tokenForm(assertion(t, p, s.TokenURL(), t0, time.Minute, "own"), "system/*.rs")); status != 200 {
+			t.Errorf("own organization's client %s: %d %v", p.id, status, body)
+		}
+	}
+	spent := s.replay.Len()
+	for _, p := range []party{w.other, w.outsider} {
+		status, hdr, body := postToken(t, s, tokenForm(assertion(t, p, s.TokenURL(), t0, time.Minute, "foreign"), "system/*.rs"))
+		desc, _ := body["error_description"].(string)
+		if status != 401 || body["error"] != "invalid_client" || body["carechain_reason"] != string(ReasonOrganizationMismatch) ||
+			hdr.Get("WWW-Authenticate") == "" || !strings.Contains(desc, w.other.id) || !strings.Contains(desc, "own organization's gateway") {
+			t.Errorf("another organization's client %s: %d %v %v", p.id, status, hdr, body)
+		}
+	}
+	if s.replay.Len() != spent {
+		t.Errorf("refused assertions used up their jti: %d remembered, want %d", s.replay.Len(), spent)
+	}
+	if n := strings.Count(logs.String(), "reason="+string(ReasonOrganizationMismatch)); n != 2 {
+		t.Errorf("%d refusals logged, want 2:\n%s", n, logs.String())
+	}
+
+	// Without an organization the endpoint serves every organization's clients.
+	open, _ := newTestServer(t, w)
+	if status, _, body := postToken(t, open, tokenForm(assertion(t, w.outsider, open.TokenURL(), t0, time.Minute, "any"), "system/*.rs")); status != 200 {
+		t.Errorf("a gateway for no organization refused %s: %d %v", w.outsider.id, status, body)
 	}
 }
 
