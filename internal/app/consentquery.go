@@ -4,7 +4,6 @@ import (
 	abci "github.com/cometbft/cometbft/abci/types"
 
 	"github.com/carechain/carechain/internal/audit"
-	"github.com/carechain/carechain/internal/consent"
 	"github.com/carechain/carechain/internal/consent/ledgerstate"
 	"github.com/carechain/carechain/internal/identity"
 	"github.com/carechain/carechain/internal/kv"
@@ -105,7 +104,7 @@ func consentQueryRule(st kv.Reader, by *identity.Actor, m *tx.QueryConsents, b b
 		if err != nil {
 			return "", "", err
 		}
-		if names(&rec.Consent.Provision, by) {
+		if rec.Consent.Provision.Names(by.ID, by.Org) {
 			return ruleConsentsNamed, "", nil
 		}
 		return "", "the consent does not name " + by.ID + " or its organization", nil
@@ -125,29 +124,6 @@ func consentQueryRule(st kv.Reader, by *identity.Actor, m *tx.QueryConsents, b b
 		return "", "only the patient, a delegate, an auditor, the requester or their organization may preview it", nil
 	}
 	return "", "only the patient, a delegate in effect or an auditor may list a patient's consents", nil
-}
-
-// names reports whether provision p, or one nested in it, names actor a:
-// by identity, or a's organization (an organization is its own).
-func names(p *consent.Provision, a *identity.Actor) bool {
-	for _, actor := range p.Actors {
-		switch actor.Kind {
-		case consent.ActorIdentity:
-			if actor.ID == a.ID {
-				return true
-			}
-		case consent.ActorOrganization:
-			if actor.ID == a.ID || (a.Org != "" && actor.ID == a.Org) {
-				return true
-			}
-		}
-	}
-	for i := range p.Provisions {
-		if names(&p.Provisions[i], a) {
-			return true
-		}
-	}
-	return false
 }
 
 // delegateInEffect reports whether actor holds a delegation from patient in

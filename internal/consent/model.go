@@ -194,3 +194,28 @@ func compareActors(a, b Actor) int {
 	}
 	return 0
 }
+
+// Names reports whether the provision, or one nested in it, names the
+// actor id: by identity, or its organization org (an organization, whose
+// org is empty, is named by its own id). Such an actor may read the
+// consent, since it is about them.
+func (p *Provision) Names(id, org string) bool {
+	for _, a := range p.Actors {
+		switch a.Kind {
+		case ActorIdentity:
+			if a.ID == id {
+				return true
+			}
+		case ActorOrganization:
+			if a.ID == id || (org != "" && a.ID == org) {
+				return true
+			}
+		}
+	}
+	for i := range p.Provisions {
+		if p.Provisions[i].Names(id, org) {
+			return true
+		}
+	}
+	return false
+}

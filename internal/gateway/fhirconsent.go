@@ -126,28 +126,94 @@ func (g *Gateway) consentCreate(w http.ResponseWriter, r *http.Request) *fhir.Er
 	return nil
 }
 
+// Consent reads are disclosures (who the patient shares with), so over
+// FHIR as natively each is a consent.query the ledger permits and records
+// before anything is answered. The query is the one in the
+// X-Carechain-Signed-Transaction header, signed by the patient, a
+// delegate or an auditor; without it, a gateway acting for an
+// organization signs it for the SMART client, and the ledger decides on
+// that client: it may read the consents that name it or its
+// organization.
+
 func (g *Gateway) fhirConsentRead(w http.ResponseWriter, r *http.Request) {
+	if ferr := g.consentRead(w, r); ferr != nil {
+		fhir.WriteError(w, ferr)
+	}
+}
+
+func (g *Gateway) consentRead(w http.ResponseWriter, r *http.Request) *fhir.Error {
 	rt, _ := fhir.RouteFrom(r.Context())
 	snap, _, err := g.latest()
 	if err != nil {
-		fhir.WriteError(w, stateError(err))
-		return
+		return stateError(err)
 	}
 	rec, err := ledgerstate.Get(snap, rt.ID)
 	if tx.CodeOf(err) == tx.CodeNotFound {
-		fhir.WriteError(w, fhir.NotFound("Consent/%s is not on this ledger", rt.ID))
-		return
+		return fhir.NotFound("Consent/%s is not on this ledger", rt.ID)
 	}
 	if err != nil {
-		fhir.WriteError(w, stateError(err))
-		return
+		return stateError(err)
+	}
+	if ferr := g.askConsents(r, &tx.QueryConsents{Patient: rec.Consent.Patient, ConsentID: rt.ID}); ferr != nil {
+		return ferr
+	}
+	// Answer from the state the query was permitted in, or later.
+	if snap, _, err = g.latest(); err != nil {
+		return stateError(err)
+	}
+	if rec, err = ledgerstate.Get(snap, rt.ID); err != nil {
+		return stateError(err)
 	}
 	out, ferr := consentResource(rec)
 	if ferr != nil {
-		fhir.WriteError(w, ferr)
-		return
+		return ferr
 	}
 	fhir.WriteResource(w, http.StatusOK, out)
+	return nil
+}
+
+// askConsents has the ledger permit and record the consent.query want:
+// the one the request carries signed, which must ask exactly that, or
+// else one the gateway's organization signs for the SMART client.
+func (g *Gateway) askConsents(r *http.Request, want *tx.QueryConsents) *fhir.Error {
+	if h := r.Header.Get(SignedTxHeader); h != "" {
+		raw, err := base64.StdEncoding.DecodeString(h)
+		if err != nil {
+			return fhir.Invalid("", "%s is not base64: %v", SignedTxHeader, err)
+		}
+		_, m, err := decodeQuery(raw, tx.TypeQueryConsents)
+		if err != nil {
+			return fhir.FromTx(tx.CodeOf(err), err.Error())
+		}
+		if q := m.(*tx.QueryConsents); q.Patient != want.Patient || q.ConsentID != want.ConsentID || q.Requester != "" {
+			return fhir.Unprocessable("", "the signed consent.query asks for something else than this request (patient %s, consent %q)", want.Patient, want.ConsentID)
+		}
+		res, status, err := g.submitQuery(r.Context(), raw)
+		if err != nil {
+			return fhir.Errorf(status, fhir.IssueException, "internal", "%v", err)
+		}
+		if res.Code != 0 {
+			return fhir.FromTx(tx.Code(res.Code), res.Log)
+		}
+		return nil
+	}
+	if g.org == nil {
+		return fhir.Forbidden("consent_query_unsigned", "reading consents is recorded on the ledger: this gateway acts for no organization, so send the consent.query the patient, a delegate or an auditor signed, base64, in %s", SignedTxHeader)
+	}
+	c, ferr := g.callerOf(r)
+	if ferr != nil {
+		return ferr
+	}
+	q := *want
+	q.OnBehalfOf = c.member
+	err := g.org.send(r.Context(), false, func() error {
+		_, err := g.org.c.Send(r.Context(), g.org.key, &q)
+		return err
+	})
+	if err != nil {
+		return clientError(err)
+	}
+	return nil
 }
 
 // searchPatient is the ledger patient a patient= search names: a ledger
@@ -163,21 +229,71 @@ func searchPatient(snap kv.Reader, v string) (string, *fhir.Error) {
 	return patientOfRef(snap, id, "patient")
 }
 
+// maxNamedConsents bounds the consents a SMART client's search reads:
+// each is a ledger transaction.
+const maxNamedConsents = 50
+
 func (g *Gateway) fhirConsentSearch(w http.ResponseWriter, r *http.Request) {
+	if ferr := g.consentSearch(w, r); ferr != nil {
+		fhir.WriteError(w, ferr)
+	}
+}
+
+// consentSearch answers a patient's consents: all of them for a signed
+// list query (the patient, a delegate, an auditor), and for a SMART
+// client those that name it or its organization, each read recorded.
+func (g *Gateway) consentSearch(w http.ResponseWriter, r *http.Request) *fhir.Error {
 	snap, _, err := g.latest()
 	if err != nil {
-		fhir.WriteError(w, stateError(err))
-		return
+		return stateError(err)
 	}
 	patient, ferr := searchPatient(snap, r.URL.Query().Get("patient"))
 	if ferr != nil {
-		fhir.WriteError(w, ferr)
-		return
+		return ferr
 	}
 	recs, err := ledgerstate.List(snap, patient)
 	if err != nil {
-		fhir.WriteError(w, stateError(err))
-		return
+		return stateError(err)
+	}
+	if r.Header.Get(SignedTxHeader) != "" || g.org == nil {
+		if ferr := g.askConsents(r, &tx.QueryConsents{Patient: patient}); ferr != nil {
+			return ferr
+		}
+		if snap, _, err = g.latest(); err != nil {
+			return stateError(err)
+		}
+		if recs, err = ledgerstate.List(snap, patient); err != nil {
+			return stateError(err)
+		}
+	} else {
+		c, ferr := g.callerOf(r)
+		if ferr != nil {
+			return ferr
+		}
+		id, org := g.org.key.ID, ""
+		if c.member != "" {
+			id, org = c.member, g.org.key.ID
+		}
+		named := recs[:0:0]
+		for _, rec := range recs {
+			if rec.Consent.Provision.Names(id, org) {
+				named = append(named, rec)
+			}
+		}
+		if len(named) > maxNamedConsents {
+			return fhir.Errorf(http.StatusUnprocessableEntity, fhir.IssueTooCostly, "too_costly",
+				"%d consents of the patient name you; a search reads at most %d (read them by id)", len(named), maxNamedConsents)
+		}
+		recs = recs[:0]
+		for _, rec := range named {
+			if ferr := g.askConsents(r, &tx.QueryConsents{Patient: patient, ConsentID: rec.Consent.ID}); ferr != nil {
+				if ferr.Code == tx.CodeAccessDenied.String() {
+					continue // changed since: the ledger's answer stands
+				}
+				return ferr
+			}
+			recs = append(recs, rec)
+		}
 	}
 	total := len(recs)
 	b := bundle{ResourceType: "Bundle", Type: "searchset", Total: &total, Entry: []bundleEntry{},
@@ -185,17 +301,16 @@ func (g *Gateway) fhirConsentSearch(w http.ResponseWriter, r *http.Request) {
 	for _, rec := range recs {
 		raw, ferr := consentResource(rec)
 		if ferr != nil {
-			fhir.WriteError(w, ferr)
-			return
+			return ferr
 		}
 		res, err := fhir.ParseResource(raw)
 		if err != nil {
-			fhir.WriteError(w, fhir.Errorf(http.StatusInternalServerError, fhir.IssueException, "internal", "%v", err))
-			return
+			return fhir.Errorf(http.StatusInternalServerError, fhir.IssueException, "internal", "%v", err)
 		}
 		b.Entry = append(b.Entry, bundleEntry{FullURL: g.fhir.BaseURL() + "/Consent/" + rec.Consent.ID, Resource: res, Search: &bundleSearch{Mode: "match"}})
 	}
 	fhir.WriteResource(w, http.StatusOK, b)
+	return nil
 }
 
 // The organization's view of the audit trail is what it did itself: the

@@ -59,19 +59,46 @@ func TestFHIRConsentAndAuditEvent(t *testing.T) {
 	if !strings.HasPrefix(cid, "cs") || created.body["status"] != "active" {
 		t.Fatalf("created consent: %s", created.raw)
 	}
+	// Consent reads are recorded queries the ledger decides on the
+	// client: it reads the consent that names it, is refused one that
+	// does not, and its search finds only the one that names it. The
+	// patient's own signed query lists both.
+	res, err := f.c.Send(ctx, f.patient, &tx.GrantConsent{Patient: f.patient.ID, Consent: consent.Encode(consent.Consent{
+		Status: consent.StatusActive, Patient: f.patient.ID, Provision: consent.Provision{Type: consent.Permit,
+			Actors: []consent.Actor{consent.Organization("ccsomeotherorganization")}, Actions: []consent.Action{consent.ActionAccess}}})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherID := eventAttr(res, "consent.grant", "consent_id")
 	f.expect(t, f.do(t, "GET", "/Consent/"+cid, tok, nil), 200, "")
+	f.expect(t, f.do(t, "GET", "/Consent/"+otherID, tok, nil), 403, "access_denied")
 	f.expect(t, f.do(t, "GET", "/Consent/csnosuchconsent", tok, nil), 404, "")
 	list := f.do(t, "GET", "/Consent?patient="+f.patient.ID, tok, nil)
 	f.expect(t, list, 200, "")
-	if list.total() != 1 {
-		t.Errorf("consent search: %s", list.raw)
+	if list.total() != 1 || !strings.Contains(string(list.raw), cid) {
+		t.Errorf("consent search as the doctor: %s", list.raw)
 	}
+	patientQuery := func(q *tx.QueryConsents) string {
+		n, err := f.c.Nonce(ctx, f.patient.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.StdEncoding.EncodeToString(tx.Build("gateway-test", f.patient.ID, n.Next, q, f.patient.Sign))
+	}
+	all := f.do(t, "GET", "/Consent?patient="+f.patient.ID, tok, nil, gateway.SignedTxHeader, patientQuery(&tx.QueryConsents{Patient: f.patient.ID}))
+	f.expect(t, all, 200, "")
+	if all.total() != 2 {
+		t.Errorf("consent search with the patient's signed query: %s", all.raw)
+	}
+	f.expect(t, f.do(t, "GET", "/Consent/"+cid, tok, nil, gateway.SignedTxHeader, patientQuery(&tx.QueryConsents{Patient: f.patient.ID})), 422, "unprocessable")
 	f.expect(t, f.do(t, "GET", "/Observation/"+rec.ID, tok, nil), 200, "")
 
 	ae := f.do(t, "GET", "/AuditEvent?patient="+f.patient.ID, tok, nil)
 	f.expect(t, ae, 200, "")
-	// The organization's own accesses: the denied read and the permitted one.
-	if ae.total() != 2 {
+	// The organization's own accesses: the denied record read, the two
+	// consent reads it was permitted (by id and by search) and the one it
+	// was refused, and the permitted record read.
+	if ae.total() != 5 || strings.Count(string(ae.raw), "named-in-consent") != 2 || strings.Count(string(ae.raw), "not-authorized-for-consents") != 1 {
 		t.Fatalf("AuditEvent search: %s", ae.raw)
 	}
 	var permitted map[string]any
