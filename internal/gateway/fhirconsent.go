@@ -24,19 +24,31 @@ import (
 // in the body and submits it as signed.
 const SignedTxHeader = "X-Carechain-Signed-Transaction"
 
-// registerConsents puts Consent (create, read, search) and AuditEvent
+// registerConsents puts Consent (create, update, delete, read, search) and AuditEvent
 // (read, search) on the FHIR server.
 func (g *Gateway) registerConsents() {
 	srv := g.fhir
-	srv.Handle("Consent", fhir.Create, http.HandlerFunc(g.fhirConsentCreate))
-	srv.Handle("Consent", fhir.Read, http.HandlerFunc(g.fhirConsentRead))
-	srv.Handle("Consent", fhir.SearchType, http.HandlerFunc(g.fhirConsentSearch))
+	srv.Handle("Consent", fhir.Create, answering(g.consentCreate))
+	srv.Handle("Consent", fhir.Update, answering(g.consentUpdate))
+	srv.Handle("Consent", fhir.Delete, answering(g.consentDelete))
+	srv.Handle("Consent", fhir.Read, answering(g.consentRead))
+	srv.Handle("Consent", fhir.SearchType, answering(g.consentSearch))
 	srv.Search("Consent", fhir.SearchParam{Name: "patient", Type: "reference"})
 	if g.org != nil {
 		srv.Handle("AuditEvent", fhir.Read, g.handler(g.fhirAuditRead))
 		srv.Handle("AuditEvent", fhir.SearchType, g.handler(g.fhirAuditSearch))
 		srv.Search("AuditEvent", fhir.SearchParam{Name: "patient", Type: "reference"}, fhir.SearchParam{Name: "_count", Type: "number"})
 	}
+}
+
+// answering serves a handler that returns its failure as an
+// OperationOutcome.
+func answering(h func(http.ResponseWriter, *http.Request) *fhir.Error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ferr := h(w, r); ferr != nil {
+			fhir.WriteError(w, ferr)
+		}
+	})
 }
 
 // consentResource renders a ledger consent as FHIR: a revoked one is
@@ -53,42 +65,19 @@ func consentResource(rec *ledgerstate.Record) (json.RawMessage, *fhir.Error) {
 	return b, nil
 }
 
-func (g *Gateway) fhirConsentCreate(w http.ResponseWriter, r *http.Request) {
-	if ferr := g.consentCreate(w, r); ferr != nil {
-		fhir.WriteError(w, ferr)
-	}
-}
-
 func (g *Gateway) consentCreate(w http.ResponseWriter, r *http.Request) *fhir.Error {
 	rt, _ := fhir.RouteFrom(r.Context())
 	body, ferr := fhir.ReadResource(r, rt)
 	if ferr != nil {
 		return ferr
 	}
-	want, err := consent.FromFHIR(body)
-	if err != nil {
-		var ce *consent.Error
-		if errors.As(err, &ce) && ce.Path != "" {
-			return fhir.Unprocessable("Consent."+strings.TrimPrefix(ce.Path, "Consent."), "%s", ce.Error())
-		}
-		return fhir.Unprocessable("Consent", "%v", err)
+	want, ferr := consentFromFHIR(body)
+	if ferr != nil {
+		return ferr
 	}
-	h := r.Header.Get(SignedTxHeader)
-	if h == "" {
-		return fhir.Errorf(http.StatusUnprocessableEntity, fhir.IssueRequired, "consent_unsigned",
-			"a Consent needs the patient's or a delegate's signature: send the signed consent.grant transaction, base64, in %s", SignedTxHeader)
-	}
-	raw, err := base64.StdEncoding.DecodeString(h)
-	if err != nil {
-		return fhir.Invalid("", "%s is not base64: %v", SignedTxHeader, err)
-	}
-	t, err := tx.Decode(raw)
-	if err != nil {
-		return fhir.FromTx(tx.CodeOf(err), err.Error())
-	}
-	m, err := tx.DecodeMsg(t.Type, t.Body)
-	if err != nil {
-		return fhir.FromTx(tx.CodeOf(err), err.Error())
+	raw, t, m, ferr := signedTransaction(r, "consent.grant")
+	if ferr != nil {
+		return ferr
 	}
 	grant, ok := m.(*tx.GrantConsent)
 	if !ok {
@@ -102,6 +91,54 @@ func (g *Gateway) consentCreate(w http.ResponseWriter, r *http.Request) *fhir.Er
 	if !bytes.Equal(consent.Encode(consent.Normalize(want)), consent.Encode(granted)) {
 		return fhir.Unprocessable("Consent", "the signed transaction grants another consent than the resource describes")
 	}
+	if ferr := g.submitSigned(r, raw); ferr != nil {
+		return ferr
+	}
+	w.Header().Set("Location", g.fhir.BaseURL()+"/Consent/"+granted.ID)
+	return g.answerConsent(w, http.StatusCreated, granted.ID)
+}
+
+// consentFromFHIR maps a Consent resource onto the consent contract,
+// naming the element carechain cannot enforce.
+func consentFromFHIR(body []byte) (consent.Consent, *fhir.Error) {
+	c, err := consent.FromFHIR(body)
+	if err != nil {
+		var ce *consent.Error
+		if errors.As(err, &ce) && ce.Path != "" {
+			return c, fhir.Unprocessable("Consent."+strings.TrimPrefix(ce.Path, "Consent."), "%s", ce.Error())
+		}
+		return c, fhir.Unprocessable("Consent", "%v", err)
+	}
+	return c, nil
+}
+
+// signedTransaction decodes the transaction a consent change carries in
+// SignedTxHeader, signed by the patient or a delegate; what names the
+// message expected, for the error when there is none.
+func signedTransaction(r *http.Request, what string) ([]byte, *tx.Tx, tx.Msg, *fhir.Error) {
+	h := r.Header.Get(SignedTxHeader)
+	if h == "" {
+		return nil, nil, nil, fhir.Errorf(http.StatusUnprocessableEntity, fhir.IssueRequired, "consent_unsigned",
+			"a consent change needs the patient's or a delegate's signature: send the signed %s transaction, base64, in %s", what, SignedTxHeader)
+	}
+	raw, err := base64.StdEncoding.DecodeString(h)
+	if err != nil {
+		return nil, nil, nil, fhir.Invalid("", "%s is not base64: %v", SignedTxHeader, err)
+	}
+	t, err := tx.Decode(raw)
+	if err != nil {
+		return nil, nil, nil, fhir.FromTx(tx.CodeOf(err), err.Error())
+	}
+	m, err := tx.DecodeMsg(t.Type, t.Body)
+	if err != nil {
+		return nil, nil, nil, fhir.FromTx(tx.CodeOf(err), err.Error())
+	}
+	return raw, t, m, nil
+}
+
+// submitSigned submits a transaction as its signer signed it and waits
+// for its block; the ledger's refusal is the answer.
+func (g *Gateway) submitSigned(r *http.Request, raw []byte) *fhir.Error {
 	res, status, err := g.submitAndWait(r.Context(), raw, true)
 	if err != nil {
 		return fhir.Errorf(status, fhir.IssueException, "internal", "%v", err)
@@ -109,11 +146,16 @@ func (g *Gateway) consentCreate(w http.ResponseWriter, r *http.Request) *fhir.Er
 	if res.Code != 0 {
 		return fhir.FromTx(tx.Code(res.Code), res.Log)
 	}
+	return nil
+}
+
+// answerConsent answers with a consent as the committed state holds it.
+func (g *Gateway) answerConsent(w http.ResponseWriter, status int, id string) *fhir.Error {
 	snap, _, err := g.latest()
 	if err != nil {
 		return stateError(err)
 	}
-	rec, err := ledgerstate.Get(snap, granted.ID)
+	rec, err := ledgerstate.Get(snap, id)
 	if err != nil {
 		return stateError(err)
 	}
@@ -121,8 +163,81 @@ func (g *Gateway) consentCreate(w http.ResponseWriter, r *http.Request) *fhir.Er
 	if ferr != nil {
 		return ferr
 	}
-	w.Header().Set("Location", g.fhir.BaseURL()+"/Consent/"+granted.ID)
-	fhir.WriteResource(w, http.StatusCreated, out)
+	fhir.WriteResource(w, status, out)
+	return nil
+}
+
+// consentUpdate replaces a consent (PUT with the signed consent.update of
+// the same consent) or revokes it (PUT of the Consent with status
+// inactive and the signed consent.revoke of it). The gateway checks that
+// the transaction does what the body says and submits it as signed.
+func (g *Gateway) consentUpdate(w http.ResponseWriter, r *http.Request) *fhir.Error {
+	rt, _ := fhir.RouteFrom(r.Context())
+	body, ferr := fhir.ReadResource(r, rt)
+	if ferr != nil {
+		return ferr
+	}
+	var head struct {
+		Status string `json:"status"`
+	}
+	_ = json.Unmarshal(body, &head) // ReadResource checked it is an object
+	raw, t, m, ferr := signedTransaction(r, "consent.update (or, for status inactive, consent.revoke)")
+	if ferr != nil {
+		return ferr
+	}
+	switch m := m.(type) {
+	case *tx.RevokeConsent:
+		if head.Status != "inactive" {
+			return fhir.Unprocessable("Consent.status", "a consent.revoke makes the Consent inactive: send it with status inactive, not %.20q", head.Status)
+		}
+		if m.ConsentID != rt.ID {
+			return fhir.Unprocessable("Consent.id", "the signed consent.revoke revokes %s, not %s", m.ConsentID, rt.ID)
+		}
+	case *tx.UpdateConsent:
+		want, ferr := consentFromFHIR(body)
+		if ferr != nil {
+			return ferr
+		}
+		updated, err := tx.UpdatedConsent(t.Signer, m)
+		if err != nil {
+			return fhir.FromTx(tx.CodeOf(err), err.Error())
+		}
+		if updated.ID != rt.ID {
+			return fhir.Unprocessable("Consent.id", "the signed consent.update replaces %s, not %s", updated.ID, rt.ID)
+		}
+		want.ID, want.Grantor, want.DateTime = updated.ID, updated.Grantor, updated.DateTime
+		if !bytes.Equal(consent.Encode(consent.Normalize(want)), consent.Encode(updated)) {
+			return fhir.Unprocessable("Consent", "the signed transaction makes another consent than the resource describes")
+		}
+	default:
+		return fhir.Invalid("", "%s carries a %s, not a consent.update or consent.revoke", SignedTxHeader, t.Type)
+	}
+	if ferr := g.submitSigned(r, raw); ferr != nil {
+		return ferr
+	}
+	return g.answerConsent(w, http.StatusOK, rt.ID)
+}
+
+// consentDelete revokes a consent with the signed consent.revoke of it.
+// The ledger keeps a revoked consent, inactive, for the patient's
+// history: a later read answers it with status inactive.
+func (g *Gateway) consentDelete(w http.ResponseWriter, r *http.Request) *fhir.Error {
+	rt, _ := fhir.RouteFrom(r.Context())
+	raw, t, m, ferr := signedTransaction(r, "consent.revoke")
+	if ferr != nil {
+		return ferr
+	}
+	rev, ok := m.(*tx.RevokeConsent)
+	if !ok {
+		return fhir.Invalid("", "%s carries a %s, not a consent.revoke", SignedTxHeader, t.Type)
+	}
+	if rev.ConsentID != rt.ID {
+		return fhir.Unprocessable("", "the signed consent.revoke revokes %s, not %s", rev.ConsentID, rt.ID)
+	}
+	if ferr := g.submitSigned(r, raw); ferr != nil {
+		return ferr
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
@@ -134,12 +249,6 @@ func (g *Gateway) consentCreate(w http.ResponseWriter, r *http.Request) *fhir.Er
 // organization signs it for the SMART client, and the ledger decides on
 // that client: it may read the consents that name it or its
 // organization.
-
-func (g *Gateway) fhirConsentRead(w http.ResponseWriter, r *http.Request) {
-	if ferr := g.consentRead(w, r); ferr != nil {
-		fhir.WriteError(w, ferr)
-	}
-}
 
 func (g *Gateway) consentRead(w http.ResponseWriter, r *http.Request) *fhir.Error {
 	rt, _ := fhir.RouteFrom(r.Context())
@@ -158,18 +267,7 @@ func (g *Gateway) consentRead(w http.ResponseWriter, r *http.Request) *fhir.Erro
 		return ferr
 	}
 	// Answer from the state the query was permitted in, or later.
-	if snap, _, err = g.latest(); err != nil {
-		return stateError(err)
-	}
-	if rec, err = ledgerstate.Get(snap, rt.ID); err != nil {
-		return stateError(err)
-	}
-	out, ferr := consentResource(rec)
-	if ferr != nil {
-		return ferr
-	}
-	fhir.WriteResource(w, http.StatusOK, out)
-	return nil
+	return g.answerConsent(w, http.StatusOK, rt.ID)
 }
 
 // askConsents has the ledger permit and record the consent.query want:
@@ -232,12 +330,6 @@ func searchPatient(snap kv.Reader, v string) (string, *fhir.Error) {
 // maxNamedConsents bounds the consents a SMART client's search reads:
 // each is a ledger transaction.
 const maxNamedConsents = 50
-
-func (g *Gateway) fhirConsentSearch(w http.ResponseWriter, r *http.Request) {
-	if ferr := g.consentSearch(w, r); ferr != nil {
-		fhir.WriteError(w, ferr)
-	}
-}
 
 // consentSearch answers a patient's consents: all of them for a signed
 // list query (the patient, a delegate, an auditor), and for a SMART

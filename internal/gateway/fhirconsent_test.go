@@ -120,6 +120,64 @@ func TestFHIRConsentAndAuditEvent(t *testing.T) {
 	if strings.Contains(string(ae.raw), "consent.grant") {
 		t.Errorf("the organization's view holds the patient's own acts: %s", ae.raw)
 	}
+
+	// The patient changes the consent over FHIR (PUT with the signed
+	// consent.update), then revokes it (DELETE with the signed
+	// consent.revoke); the doctor's next read is refused.
+	patientSigned := func(m tx.Msg) string {
+		n, err := f.c.Nonce(ctx, f.patient.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.StdEncoding.EncodeToString(tx.Build("gateway-test", f.patient.ID, n.Next, m, f.patient.Sign))
+	}
+	changed := grant
+	changed.ID, changed.Grantor = cid, f.patient.ID
+	changed.Provision.Purposes = []consent.Purpose{consent.PurposeTreatment, consent.PurposePayment}
+	changedBody, err := consent.ToFHIR(changed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	update := &tx.UpdateConsent{Patient: f.patient.ID, Consent: consent.Encode(changed)}
+	f.expect(t, f.do(t, "PUT", "/Consent/"+cid, tok, changedBody), 422, "consent_unsigned")
+	unchanged := grant
+	unchanged.ID, unchanged.Grantor = cid, f.patient.ID
+	unchangedBody, err := consent.ToFHIR(unchanged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.expect(t, f.do(t, "PUT", "/Consent/"+cid, tok, unchangedBody, gateway.SignedTxHeader, patientSigned(update)), 422, "unprocessable")
+	up := f.do(t, "PUT", "/Consent/"+cid, tok, changedBody, gateway.SignedTxHeader, patientSigned(update))
+	f.expect(t, up, 200, "")
+	if !strings.Contains(string(up.raw), "HPAYMT") {
+		t.Errorf("updated consent: %s", up.raw)
+	}
+	revoke := &tx.RevokeConsent{Patient: f.patient.ID, ConsentID: cid}
+	f.expect(t, f.do(t, "DELETE", "/Consent/"+cid, tok, nil), 422, "consent_unsigned")
+	f.expect(t, f.do(t, "DELETE", "/Consent/"+otherID, tok, nil, gateway.SignedTxHeader, patientSigned(revoke)), 422, "unprocessable")
+	f.expect(t, f.do(t, "DELETE", "/Consent/"+cid, tok, nil, gateway.SignedTxHeader, patientSigned(revoke)), 204, "")
+	after := f.do(t, "GET", "/Consent/"+cid, tok, nil)
+	f.expect(t, after, 200, "")
+	if after.body["status"] != "inactive" {
+		t.Errorf("revoked consent reads %v", after.body["status"])
+	}
+	f.expect(t, f.do(t, "GET", "/Observation/"+rec.ID, tok, nil), 403, "access_denied")
+
+	// A PUT with status inactive and the signed consent.revoke revokes too.
+	inactive := consent.Consent{ID: otherID, Grantor: f.patient.ID, Status: consent.StatusInactive, Patient: f.patient.ID,
+		Provision: consent.Provision{Type: consent.Permit, Actors: []consent.Actor{consent.Organization("ccsomeotherorganization")},
+			Actions: []consent.Action{consent.ActionAccess}}}
+	inactiveBody, err := consent.ToFHIR(inactive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revokeOther := &tx.RevokeConsent{Patient: f.patient.ID, ConsentID: otherID}
+	f.expect(t, f.do(t, "PUT", "/Consent/"+otherID, tok, changedBody, gateway.SignedTxHeader, patientSigned(revokeOther)), 400, "invalid")
+	f.expect(t, f.do(t, "PUT", "/Consent/"+otherID, tok, inactiveBody, gateway.SignedTxHeader, patientSigned(revokeOther)), 200, "")
+	final := f.do(t, "GET", "/Consent?patient="+f.patient.ID, tok, nil, gateway.SignedTxHeader, patientQuery(&tx.QueryConsents{Patient: f.patient.ID}))
+	if strings.Count(string(final.raw), `"status":"inactive"`) != 2 {
+		t.Errorf("after both revocations: %s", final.raw)
+	}
 }
 
 func mustJSON(v any) string {
