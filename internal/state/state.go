@@ -9,6 +9,7 @@
 package state
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sync"
@@ -29,8 +30,15 @@ const cacheNodes = 200_000
 // Store is the authenticated state. Working-tree methods are for the ABCI
 // adapter, which calls them from one goroutine; Snapshot and Prove are safe
 // for concurrent use by queries.
+//
+// Snapshots share tree nodes with the working tree through IAVL's node
+// cache, and IAVL writes to shared nodes when it changes the working tree
+// (Node.clone drops a persisted node's child pointers) and when it saves a
+// version. So every snapshot read holds mu for reading and every
+// working-tree write and Commit holds it for writing: a read never sees a
+// node half-changed, and writes wait at most for one read call.
 type Store struct {
-	mu   sync.RWMutex // guards tree against Commit while queries read
+	mu   sync.RWMutex
 	db   dbm.DB
 	tree *iavl.MutableTree
 }
@@ -79,13 +87,17 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // Working returns the working tree as a kv.Store: reads see the block's
 // uncommitted writes.
-func (s *Store) Working() kv.Store { return working{s.tree} }
+func (s *Store) Working() kv.Store { return working{s} }
 
 // WorkingHash is the root hash the working tree will have once committed.
 func (s *Store) WorkingHash() []byte { return s.tree.WorkingHash() }
 
 // Rollback discards uncommitted changes.
-func (s *Store) Rollback() { s.tree.Rollback() }
+func (s *Store) Rollback() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tree.Rollback()
+}
 
 // Commit saves the working tree as the next version.
 func (s *Store) Commit() (hash []byte, version int64, err error) {
@@ -117,7 +129,7 @@ func (s *Store) Snapshot(version int64) (kv.Reader, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	return snapshot{t}, t.Version(), nil
+	return snapshot{t, &s.mu}, t.Version(), nil
 }
 
 func (s *Store) immutable(version int64) (*iavl.ImmutableTree, error) {
@@ -154,6 +166,8 @@ func (s *Store) Prove(key []byte, version int64) (*Proof, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	value, err := t.Get(key)
 	if err != nil {
 		return nil, fmt.Errorf("read %q: %w", key, err)
@@ -182,36 +196,94 @@ func Verify(root, key, value []byte, p *ics23.CommitmentProof) bool {
 	return ics23.VerifyMembership(ics23.IavlSpec, root, p, key, value)
 }
 
-type working struct{ t *iavl.MutableTree }
+// working is the working tree. Its reads run on the consensus goroutine,
+// the only writer, so they need no lock; its writes exclude snapshot reads.
+type working struct{ s *Store }
 
-func (w working) Get(k []byte) ([]byte, error) { return w.t.Get(k) }
+func (w working) Get(k []byte) ([]byte, error) { return w.s.tree.Get(k) }
 func (w working) Set(k, v []byte) error {
 	if len(v) == 0 {
 		// IAVL stores it, but ICS23 cannot prove it: every value a client
 		// may ask for must be provable.
 		return fmt.Errorf("set %q: empty values cannot be proven", k)
 	}
-	_, err := w.t.Set(k, v)
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	_, err := w.s.tree.Set(k, v)
 	return err
 }
-func (w working) Delete(k []byte) error { _, _, err := w.t.Remove(k); return err }
+func (w working) Delete(k []byte) error {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	_, _, err := w.s.tree.Remove(k)
+	return err
+}
 func (w working) Iterate(start, end []byte, reverse bool, fn func(k, v []byte) bool) error {
-	it, err := w.t.Iterator(start, end, !reverse)
+	it, err := w.s.tree.Iterator(start, end, !reverse)
 	if err != nil {
 		return err
 	}
 	return drain(it, fn)
 }
 
-type snapshot struct{ t *iavl.ImmutableTree }
+// snapshot is a saved version. Each read holds the store's lock for
+// reading (see Store).
+type snapshot struct {
+	t  *iavl.ImmutableTree
+	mu *sync.RWMutex
+}
 
-func (s snapshot) Get(k []byte) ([]byte, error) { return s.t.Get(k) }
+func (s snapshot) Get(k []byte) ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.t.Get(k)
+}
+
+// iterateChunk is how many entries a snapshot iteration reads under the
+// lock at a time.
+const iterateChunk = 256
+
+// Iterate reads the range in chunks, each with a fresh iterator under the
+// lock, and calls fn outside it. So fn may read the snapshot again (a
+// second read lock taken while a writer waits would deadlock), and no
+// iterator stays open while the consensus goroutine writes (an in-memory
+// database's iterator holds that database's own lock).
 func (s snapshot) Iterate(start, end []byte, reverse bool, fn func(k, v []byte) bool) error {
+	for {
+		keys, vals, more, err := s.chunk(start, end, reverse)
+		if err != nil {
+			return err
+		}
+		for i := range keys {
+			if !fn(keys[i], vals[i]) {
+				return nil
+			}
+		}
+		if !more {
+			return nil
+		}
+		last := keys[len(keys)-1]
+		if reverse {
+			end = last // exclusive
+		} else {
+			start = append(last, 0) // the least key after last
+		}
+	}
+}
+
+func (s snapshot) chunk(start, end []byte, reverse bool) (keys, vals [][]byte, more bool, err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	it, err := s.t.Iterator(start, end, !reverse)
 	if err != nil {
-		return err
+		return nil, nil, false, err
 	}
-	return drain(it, fn)
+	defer it.Close()
+	for ; it.Valid() && len(keys) < iterateChunk; it.Next() {
+		keys = append(keys, bytes.Clone(it.Key()))
+		vals = append(vals, bytes.Clone(it.Value()))
+	}
+	return keys, vals, it.Valid(), it.Error()
 }
 
 func drain(it idb.Iterator, fn func(k, v []byte) bool) error {
