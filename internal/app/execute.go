@@ -34,7 +34,7 @@ type result struct {
 	err    error
 	typ    tx.Type
 	events []abci.Event
-	data   []byte // the leaf hash of the audit event the transaction recorded, if any
+	data   []byte // the leaf hashes of the audit events the transaction recorded, concatenated, if any
 	// validator is the consensus change a successful validator.set makes.
 	validator *abci.ValidatorUpdate
 }
@@ -181,6 +181,8 @@ func (a *App) execute(st kv.Store, raw []byte, b block, m mode) result {
 			events, valUpdate, err = setValidator(inner, signer, msg)
 		case *tx.WriteBatch:
 			events, audits, err = writeBatch(inner, signer, msg, b, v.hash)
+		case *tx.RecordUnattributedRefusals:
+			events, audits, err = unattributedRefusals(signer, msg, b, v.hash)
 		default:
 			var record *audit.Event
 			if events, record, err = a.dispatch(inner, signer, v, b); record != nil {

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"strconv"
+
 	abci "github.com/cometbft/cometbft/abci/types"
 
 	"github.com/carechain/carechain/internal/audit"
@@ -92,4 +94,35 @@ func recordRefusal(st kv.Reader, signer identity.Signer, m *tx.RecordRefusal, b 
 		{Key: "by", Value: by.ID, Index: true},
 		{Key: "code", Value: m.Code},
 	}}}, e, nil
+}
+
+// unattributedRefusals puts on the record a gateway's tallies of requests
+// it refused without being able to name who made them. Only an
+// organization reports them; each entry is one access.refused event of the
+// Unauthenticated actor, with the claimed client as its target and the
+// attempts as its count. Nothing here is checked against the ledger's
+// actors: a claim is only what the request said, which is the point of
+// recording it, and the signing organization is named by the transaction.
+func unattributedRefusals(signer identity.Signer, m *tx.RecordUnattributedRefusals, b block, txHash [32]byte) ([]abci.Event, []audit.Event, error) {
+	by := signer.Actor
+	if by.Kind != tx.KindOrganization {
+		return nil, nil, tx.Errorf(tx.CodeUnauthorized, "only an organization's gateway records refused requests; signer is a %s", by.Kind)
+	}
+	events := make([]abci.Event, 0, len(m.Entries))
+	records := make([]audit.Event, 0, len(m.Entries))
+	for _, en := range m.Entries {
+		e := audit.Event{Height: uint64(b.height), Time: b.time, Actor: audit.Unauthenticated, Action: audit.ActionAccessRefused,
+			Target: en.Claimed, Decision: audit.Deny, Reason: audit.Reason{Rule: en.Code}, TxHash: txHash[:]}
+		if en.Count > 1 {
+			e.Count = en.Count // one attempt is written without a count
+		}
+		records = append(records, e)
+		attrs := []abci.EventAttribute{{Key: "by", Value: by.ID, Index: true}, {Key: "code", Value: en.Code}}
+		if en.Claimed != "" {
+			attrs = append(attrs, abci.EventAttribute{Key: "claimed", Value: en.Claimed, Index: true})
+		}
+		attrs = append(attrs, abci.EventAttribute{Key: "count", Value: strconv.FormatUint(en.Count, 10)})
+		events = append(events, abci.Event{Type: tx.TypeRecordUnattributedRefusals.String(), Attributes: attrs})
+	}
+	return events, records, nil
 }

@@ -39,8 +39,10 @@ const (
 	ActionConsentRead   Action = "consent.read"
 	ActionConsentDecide Action = "consent.decide"
 	// ActionAccessRefused records a request a gateway refused before the
-	// ledger decided anything: an authenticated client beyond its token's
-	// scope, organization or purpose. It names no patient.
+	// ledger decided anything: a client it can name, beyond its token's
+	// scope, organization or purpose, or with a token no longer good; or,
+	// as the Unauthenticated actor with a count, attempts that named
+	// nobody for certain. It names no patient.
 	ActionAccessRefused Action = "access.refused"
 )
 

@@ -36,18 +36,20 @@ const encodingVersion = 1
 //	str      reason consent id
 //	str      reason provision path
 //	str      reason rule
-//	byte     flags: bit 0 break-the-glass, bit 1 recipient present, other bits zero
+//	byte     flags: bit 0 break-the-glass, bit 1 recipient present,
+//	         bit 2 count present, other bits zero
 //	str      transaction hash (0 or 32 bytes)
 //	str      recipient, only if flag bit 1 is set (non-empty)
+//	uvarint  count, only if flag bit 2 is set (at least 2)
 //
-// The recipient is behind a flag so that events without one encode exactly
-// as they did before the field existed: their leaf hashes, and so the
-// audit roots of existing logs, do not change.
+// The recipient and the count are behind flags so that events without them
+// encode exactly as they did before the fields existed: their leaf hashes,
+// and so the audit roots of existing logs, do not change.
 func (e *Event) Encode() ([]byte, error) {
 	if err := e.checkShape(); err != nil {
 		return nil, fmt.Errorf("encode event %d: %w", e.Seq, err)
 	}
-	n := 64 + len(e.Recipient) + len(e.Actor) + len(e.ActorOrg) + len(e.Patient) + len(e.Action) + len(e.Target) +
+	n := 74 + len(e.Recipient) + len(e.Actor) + len(e.ActorOrg) + len(e.Patient) + len(e.Action) + len(e.Target) +
 		len(e.Purpose) + len(e.Reason.ConsentID) + len(e.Reason.Provision) + len(e.Reason.Rule) + len(e.TxHash)
 	for _, id := range e.RecordIDs {
 		n += 2 + len(id)
@@ -75,10 +77,16 @@ func (e *Event) Encode() ([]byte, error) {
 	if e.Recipient != "" {
 		flags |= flagRecipient
 	}
+	if e.Count != 0 {
+		flags |= flagCount
+	}
 	w.Byte(flags)
 	w.BytesField(e.TxHash)
 	if e.Recipient != "" {
 		w.String(e.Recipient)
+	}
+	if e.Count != 0 {
+		w.Uvarint(e.Count)
 	}
 	return w.Bytes(), nil
 }
@@ -86,6 +94,7 @@ func (e *Event) Encode() ([]byte, error) {
 const (
 	flagBreakGlass = 1
 	flagRecipient  = 2
+	flagCount      = 4
 )
 
 // DecodeEvent parses a canonical encoding. It rejects anything Encode would
@@ -121,7 +130,7 @@ func DecodeEvent(b []byte) (Event, error) {
 	e.Reason.Provision = r.String(maxReasonLen)
 	e.Reason.Rule = r.String(maxReasonLen)
 	flags := r.Byte()
-	if r.Err() == nil && flags&^(flagBreakGlass|flagRecipient) != 0 {
+	if r.Err() == nil && flags&^(flagBreakGlass|flagRecipient|flagCount) != 0 {
 		r.Fail("unknown flags %#x", flags)
 	}
 	e.BreakGlass = flags&flagBreakGlass != 0
@@ -131,6 +140,11 @@ func DecodeEvent(b []byte) (Event, error) {
 	if flags&flagRecipient != 0 {
 		if e.Recipient = r.String(maxIDLen); r.Err() == nil && e.Recipient == "" {
 			r.Fail("recipient flag set but the recipient is empty")
+		}
+	}
+	if flags&flagCount != 0 {
+		if e.Count = r.Uvarint(); r.Err() == nil && e.Count < 2 {
+			r.Fail("count flag set but the count is %d; a single attempt has no count", e.Count)
 		}
 	}
 	if err := r.Done(); err != nil {

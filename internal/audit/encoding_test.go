@@ -61,6 +61,7 @@ func TestEncodeRejects(t *testing.T) {
 		"rule with newline":     func(e *Event) { e.Reason.Rule = "a\nb" },
 		"rule with edge spaces": func(e *Event) { e.Reason.Rule = " r" },
 		"short tx hash":         func(e *Event) { e.TxHash = make([]byte, 31) },
+		"count of one":          func(e *Event) { e.Count = 1 },
 		"too many records": func(e *Event) {
 			e.RecordIDs = nil
 			for i := range maxRecordIDs + 1 {
@@ -102,6 +103,7 @@ func TestValidateAgainstRegistry(t *testing.T) {
 		"read with a target":   func(e *Event) { e.Target = "consent-1" },
 		"no patient":           func(e *Event) { e.Patient = "" },
 		"grant without target": func(e *Event) { e.Action, e.RecordIDs = ActionConsentGrant, nil },
+		"read with a count":    func(e *Event) { e.Count = 2 },
 	}
 	for name, mutate := range cases {
 		e := ok
@@ -171,5 +173,85 @@ func TestDecisionText(t *testing.T) {
 	}
 	if _, err := Decision(9).MarshalText(); err == nil {
 		t.Error("marshalled an unknown decision")
+	}
+}
+
+// unauthenticatedRefusal is a tally of refusals that named nobody for
+// certain, as the ledger records a gateway's audit.refusals entry.
+func unauthenticatedRefusal() Event {
+	return Event{Seq: 9, Height: 4, Time: epoch, Actor: Unauthenticated, Action: ActionAccessRefused, Decision: Deny,
+		Reason: Reason{Rule: "token_invalid"}, Target: "ccclaimedclient", Count: 3, TxHash: sha("refusals")}
+}
+
+// TestUnauthenticatedRefusal checks what the reserved actor may appear on:
+// an access.refused denial naming no organization, patient, record,
+// purpose or recipient, with a claimed client as its target if any. And
+// only refusals carry a count.
+func TestUnauthenticatedRefusal(t *testing.T) {
+	ok := unauthenticatedRefusal()
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	anon := ok
+	anon.Target, anon.Count = "", 0
+	if err := anon.Validate(); err != nil {
+		t.Fatalf("a refusal claiming nobody, once: %v", err)
+	}
+	attributed := ok
+	attributed.Actor, attributed.ActorOrg, attributed.Target, attributed.Count = "prac-1", "org-1", "", 0
+	if err := attributed.Validate(); err != nil {
+		t.Fatalf("an attributed refusal: %v", err)
+	}
+	cases := map[string]func(e *Event){
+		"another action":    func(e *Event) { e.Action, e.Patient, e.RecordIDs = ActionRecordRead, "pat-1", []string{"rec-1"} },
+		"permitted":         func(e *Event) { e.Decision = Permit },
+		"an organization":   func(e *Event) { e.ActorOrg = "org-1" },
+		"a patient":         func(e *Event) { e.Patient = "pat-1" },
+		"a purpose":         func(e *Event) { e.Purpose = "TREAT" },
+		"a recipient":       func(e *Event) { e.Recipient = "org-1" },
+		"break-the-glass":   func(e *Event) { e.BreakGlass = true },
+		"attributed target": func(e *Event) { e.Actor = "prac-1" },
+		"count on a consent": func(e *Event) {
+			e.Actor, e.Action, e.Patient, e.Target = "pat-1", ActionConsentGrant, "pat-1", "consent-1"
+		},
+		"claimed with a space": func(e *Event) { e.Target = "cc claimed" },
+	}
+	for name, mutate := range cases {
+		e := ok
+		mutate(&e)
+		if err := e.Validate(); !errors.Is(err, ErrInvalidEvent) {
+			t.Errorf("%s: Validate error = %v, want ErrInvalidEvent", name, err)
+		}
+	}
+}
+
+// TestCountEncoding checks that the count is behind its flag: an event
+// without one encodes as it did before the field existed, and one with a
+// count round-trips and hashes differently.
+func TestCountEncoding(t *testing.T) {
+	e := unauthenticatedRefusal()
+	once := e
+	once.Count = 0
+	a, err := once.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The flags byte sits before the 33-byte transaction hash field.
+	if flags := a[len(a)-2-txHashLen]; flags != 0 {
+		t.Fatalf("an event without a count sets flags %#x", flags)
+	}
+	if !bytes.Equal(b[:len(a)-2-txHashLen], a[:len(a)-2-txHashLen]) || b[len(a)-2-txHashLen] != flagCount || b[len(b)-1] != 3 {
+		t.Fatalf("the count is not a flagged trailing field:\n%x\n%x", a, b)
+	}
+	got, err := DecodeEvent(b)
+	if err != nil || got.Count != 3 || !sameEvent(got, e) {
+		t.Fatalf("decode %+v, %v", got, err)
+	}
+	if bytes.Equal(LeafHash(a), LeafHash(b)) {
+		t.Fatal("the count is not covered by the leaf hash")
 	}
 }

@@ -39,7 +39,9 @@ type Event struct {
 	// duplicates.
 	RecordIDs []string `json:"recordIds,omitempty"`
 	// Target is the non-record object acted on, when the action has one: the
-	// consent id for consent.*, the delegate's actor id for delegate.*.
+	// consent id for consent.*, the delegate's actor id for delegate.*. On
+	// an access.refused event of the Unauthenticated actor it is the client
+	// the refused request claimed to be, unverified, if it claimed one.
 	Target string `json:"target,omitempty"`
 	// Purpose is the purpose of use the actor asserted, an HL7 v3 ActReason
 	// code such as TREAT, ETREAT, HPAYMT, HOPERAT, HRESCH, PATRQT or BTG.
@@ -58,7 +60,21 @@ type Event struct {
 	// the access for Actor, one of its practitioners or applications, and
 	// decrypts for it. Empty when the actor signed for itself.
 	Recipient string `json:"recipient,omitempty"`
+	// Count is the number of identical attempts the event stands for: a
+	// gateway tallies the refusals that name nobody for certain and puts
+	// each (rule, claimed client) on the record once per interval. 0 means
+	// one, and a single attempt is always written so, never as 1.
+	Count uint64 `json:"count,omitempty"`
 }
+
+// Unauthenticated is the actor of a refusal that names nobody for certain:
+// a request with no token, a forged, foreign or unreadable one, a bad
+// client assertion, an unknown client. It is no ledger id — those are "cc"
+// and 24 base32 letters (tx.ActorID), or derived ids with other prefixes —
+// so an event can never attribute such an attempt to a real actor, and
+// Validate allows it only on access.refused denials that name no
+// organization, patient or recipient.
+const Unauthenticated = "unauthenticated"
 
 // ReleaseTo is the identity whose HPKE key a permitted read's key shares
 // are sealed to: the recipient if one is named, else the actor.
@@ -179,11 +195,22 @@ func (e *Event) Validate() error {
 	if info.NeedsRecords && len(e.RecordIDs) == 0 {
 		return fmt.Errorf("%w: action %s needs at least one record id", ErrInvalidEvent, e.Action)
 	}
-	if info.TargetType == "" && e.Target != "" {
+	if info.TargetType == "" && e.Target != "" && e.Actor != Unauthenticated {
 		return fmt.Errorf("%w: action %s takes no target", ErrInvalidEvent, e.Action)
 	}
 	if info.TargetType != "" && e.Target == "" {
 		return fmt.Errorf("%w: action %s needs a target (%s id)", ErrInvalidEvent, e.Action, info.TargetType)
+	}
+	if e.Count != 0 && e.Action != ActionAccessRefused {
+		return fmt.Errorf("%w: only a refusal stands for several attempts; %s has a count", ErrInvalidEvent, e.Action)
+	}
+	if e.Actor == Unauthenticated {
+		// Nobody was authenticated, so nobody's organization, patient or
+		// records can be named, and nothing can have been allowed.
+		if e.Action != ActionAccessRefused || e.Decision != Deny || e.ActorOrg != "" || e.Patient != "" ||
+			e.Recipient != "" || e.BreakGlass || len(e.RecordIDs) != 0 || e.Purpose != "" {
+			return fmt.Errorf("%w: the %s actor only appears on an access.refused denial naming no organization, patient, record, purpose or recipient", ErrInvalidEvent, Unauthenticated)
+		}
 	}
 	return nil
 }
@@ -246,6 +273,10 @@ func (e *Event) checkShape() error {
 		// One meaning, one encoding: an actor who receives its own shares
 		// is written without a recipient.
 		return fmt.Errorf("%w: the recipient is named only when it is not the actor", ErrInvalidEvent)
+	}
+	if e.Count == 1 {
+		// One meaning, one encoding: a single attempt has no count.
+		return fmt.Errorf("%w: a single attempt is written without a count", ErrInvalidEvent)
 	}
 	if e.Reason.ConsentID == "" && e.Reason.Rule == "" {
 		return fmt.Errorf("%w: every decision needs a reason: a consent or a rule", ErrInvalidEvent)

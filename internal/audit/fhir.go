@@ -186,6 +186,9 @@ func outcomeText(e Event) string {
 	if e.BreakGlass {
 		s += "; break-the-glass access"
 	}
+	if e.Count != 0 {
+		s += "; " + strconv.FormatUint(e.Count, 10) + " identical attempts"
+	}
 	return s
 }
 
@@ -202,14 +205,21 @@ func purposes(e Event) []codeableConcept {
 	return out
 }
 
-// userAgent is the actor, who asked for what happened.
+// userAgent is the actor, who asked for what happened. A refusal that
+// named nobody for certain has the Unauthenticated actor, shown as such,
+// with the client the request claimed to be, unverified, as its altId.
 func userAgent(e Event, typ Coding) agent {
-	return agent{
+	a := agent{
 		Type:         concept(typ),
 		Who:          actorRef(e.Actor),
 		Requestor:    true,
 		PurposeOfUse: purposes(e),
 	}
+	if e.Actor == Unauthenticated {
+		a.Who.Display = Unauthenticated
+		a.AltID = e.Target
+	}
+	return a
 }
 
 func serverAgent(opts FHIROptions, typ Coding) agent {
@@ -282,10 +292,15 @@ func appendDecisionEntities(ents []entity, e Event) []entity {
 		ents = append(ents, c)
 	}
 	if len(e.TxHash) > 0 {
-		ents = append(ents, entity{
+		ent := entity{
 			What: &reference{Identifier: &identifier{IdentifierSystemTransaction, hex.EncodeToString(e.TxHash)}},
 			Type: ptr(codingXRequestID),
-		})
+		}
+		if e.Count != 0 {
+			// The transaction reported this many identical attempts.
+			ent.Detail = append(ent.Detail, detail{Type: "attempts", ValueString: strconv.FormatUint(e.Count, 10)})
+		}
+		ents = append(ents, ent)
 	}
 	return ents
 }

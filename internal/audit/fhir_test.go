@@ -72,6 +72,17 @@ func exportSamples() map[string]Event {
 	e = base
 	e.Action, e.RecordIDs, e.Purpose, e.Reason = ActionConsentDecide, nil, "", Reason{Rule: "requester"}
 	out["consent-decide"] = e
+	// Refusals a gateway made before the ledger was asked: of a client it
+	// could name, and a tally of attempts that named nobody for certain,
+	// one claiming to be a client.
+	e = base
+	e.Action, e.Patient, e.RecordIDs, e.Purpose = ActionAccessRefused, "", nil, ""
+	e.Decision, e.Reason = Deny, Reason{Rule: "scope_insufficient"}
+	out["refusal"] = e
+	e = out["refusal"]
+	e.Actor, e.ActorOrg, e.Target, e.Count = Unauthenticated, "", "prac-7", 3
+	e.Reason = Reason{Rule: "assertion_bad_signature"}
+	out["refusal-unauthenticated"] = e
 	return out
 }
 
@@ -84,21 +95,23 @@ func TestFHIRAuditEventGolden(t *testing.T) {
 		action  string
 		outcome string
 	}{
-		"read-permit":       {ProfilePatientRead, "R", "0"},
-		"read-deny":         {"", "R", "8"},
-		"read-two-records":  {"", "R", "0"}, // BALP allows one data entity
-		"search-permit":     {ProfilePatientQuery, "E", "0"},
-		"create-permit":     {ProfilePatientCreate, "C", "0"},
-		"update-permit":     {ProfilePatientUpdate, "U", "0"},
-		"erase-by-patient":  {ProfilePatientDelete, "D", "0"},
-		"consent-grant":     {ProfilePatientCreate, "C", "0"},
-		"consent-revoke":    {ProfilePatientUpdate, "U", "0"},
-		"delegate-set":      {ProfilePatientCreate, "C", "0"},
-		"breakglass":        {"", "E", "0"},
-		"read-breakglass":   {ProfilePatientRead, "R", "0"},
-		"consent-read":      {ProfilePatientRead, "R", "0"},
-		"consent-list-deny": {"", "E", "8"},
-		"consent-decide":    {"", "E", "0"},
+		"read-permit":             {ProfilePatientRead, "R", "0"},
+		"read-deny":               {"", "R", "8"},
+		"read-two-records":        {"", "R", "0"}, // BALP allows one data entity
+		"search-permit":           {ProfilePatientQuery, "E", "0"},
+		"create-permit":           {ProfilePatientCreate, "C", "0"},
+		"update-permit":           {ProfilePatientUpdate, "U", "0"},
+		"erase-by-patient":        {ProfilePatientDelete, "D", "0"},
+		"consent-grant":           {ProfilePatientCreate, "C", "0"},
+		"consent-revoke":          {ProfilePatientUpdate, "U", "0"},
+		"delegate-set":            {ProfilePatientCreate, "C", "0"},
+		"breakglass":              {"", "E", "0"},
+		"read-breakglass":         {ProfilePatientRead, "R", "0"},
+		"consent-read":            {ProfilePatientRead, "R", "0"},
+		"consent-list-deny":       {"", "E", "8"},
+		"consent-decide":          {"", "E", "0"},
+		"refusal":                 {"", "E", "8"},
+		"refusal-unauthenticated": {"", "E", "8"},
 	}
 	for name, e := range samples {
 		b, err := FHIRAuditEvent(e, fhirOpts)
@@ -311,5 +324,41 @@ func TestFHIRWithoutPatient(t *testing.T) {
 	}
 	if IsDisclosure(e) {
 		t.Error("event without a patient counted as a disclosure")
+	}
+}
+
+// TestFHIRUnauthenticatedRefusal checks what an export of a tally of
+// refusals that named nobody shows: the requestor is "unauthenticated",
+// the claimed client only its altId, never an identity, and the count is
+// in the outcome's text and on the transaction entity.
+func TestFHIRUnauthenticatedRefusal(t *testing.T) {
+	b, err := FHIRAuditEvent(exportSamples()["refusal-unauthenticated"], fhirOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ae auditEvent
+	if err := json.Unmarshal(b, &ae); err != nil {
+		t.Fatal(err)
+	}
+	var requestor *agent
+	for i, a := range ae.Agent {
+		if a.Requestor {
+			requestor = &ae.Agent[i]
+		}
+		if a.Who != nil && a.Who.Identifier != nil && a.Who.Identifier.Value == "prac-7" {
+			t.Errorf("the claimed client is named as an agent: %s", b)
+		}
+	}
+	if requestor == nil || requestor.Who.Display != Unauthenticated || requestor.Who.Identifier.Value != Unauthenticated || requestor.AltID != "prac-7" {
+		t.Fatalf("requestor %+v", requestor)
+	}
+	if ae.Outcome != outcomeDenied || !strings.Contains(ae.OutcomeDesc, "3 identical attempts") {
+		t.Errorf("outcome %s %q", ae.Outcome, ae.OutcomeDesc)
+	}
+	counted := slices.ContainsFunc(ae.Entity, func(en entity) bool {
+		return en.Type != nil && *en.Type == codingXRequestID && len(en.Detail) == 1 && en.Detail[0] == detail{Type: "attempts", ValueString: "3"}
+	})
+	if !counted || slices.ContainsFunc(ae.Entity, func(en entity) bool { return en.Type != nil && *en.Type == codingPerson }) {
+		t.Errorf("entities %+v", ae.Entity)
 	}
 }

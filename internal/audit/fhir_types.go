@@ -48,6 +48,7 @@ type network struct {
 type agent struct {
 	Type         *codeableConcept  `json:"type,omitempty"`
 	Who          *reference        `json:"who,omitempty"`
+	AltID        string            `json:"altId,omitempty"`
 	Requestor    bool              `json:"requestor"`
 	Network      *network          `json:"network,omitempty"`
 	PurposeOfUse []codeableConcept `json:"purposeOfUse,omitempty"`

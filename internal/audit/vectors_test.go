@@ -176,6 +176,15 @@ func writeVectors(t *testing.T) {
 		events = append(events, eventVector{Desc: "good/recipient", Event: &member,
 			Encoding: hex.EncodeToString(enc), LeafHash: hex.EncodeToString(refLeaf(enc)), Valid: true})
 	}
+	// A gateway's tally of refusals that named nobody for certain: the one
+	// layout with a count, outside the log for the same reason.
+	tally := unauthenticatedRefusal()
+	if enc, err := tally.Encode(); err != nil {
+		t.Fatal(err)
+	} else {
+		events = append(events, eventVector{Desc: "good/count", Event: &tally,
+			Encoding: hex.EncodeToString(enc), LeafHash: hex.EncodeToString(refLeaf(enc)), Valid: true})
+	}
 	for _, b := range brokenEncodings(t) {
 		events = append(events, eventVector{Desc: "broken/" + b.desc, Encoding: hex.EncodeToString(b.enc)})
 	}
@@ -347,6 +356,12 @@ func brokenEncodings(t *testing.T) []struct {
 			b[len(b)-2-txHashLen] |= flagRecipient
 			return append(append(b, byte(len(base.Actor))), base.Actor...)
 		}()},
+		// Flag bit 2 promises a count of at least 2 after the transaction
+		// hash (and the recipient, if any).
+		{"count-flag-without-count", withFlag(good, flagCount)},
+		{"count-zero", append(withFlag(good, flagCount), 0)},
+		{"count-one", append(withFlag(good, flagCount), 1)},
+		{"count-non-minimal", append(withFlag(good, flagCount), 0x82, 0x00)},
 		{"truncated", good[:len(good)-1]},
 		{"unknown-version", append([]byte{2}, good[1:]...)},
 		// Seq 0 is the byte after the version; 0x80 0x00 is a longer spelling of 0.
@@ -364,6 +379,14 @@ func brokenEncodings(t *testing.T) []struct {
 		}
 	}
 	return out
+}
+
+// withFlag sets flag in the flags byte of an encoding with no recipient or
+// count: the byte before the 33-byte transaction hash field.
+func withFlag(b []byte, flag byte) []byte {
+	c := bytes.Clone(b)
+	c[len(c)-2-txHashLen] |= flag
+	return c
 }
 
 // swapLast replaces the byte at position len-back.

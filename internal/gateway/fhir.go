@@ -3,10 +3,13 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
+	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/fhir"
 	"github.com/carechain/carechain/internal/identity"
 	"github.com/carechain/carechain/internal/keyfile"
@@ -31,6 +34,10 @@ type FHIRConfig struct {
 	// APIURL is where the gateway's own native API is reached; the
 	// organization agent uses it only as the base of in-process requests.
 	APIURL string
+	// RefusalInterval is how long refusals that name nobody are gathered
+	// before they go on the ledger as one audit.refusals; 0 means
+	// DefaultRefusalInterval.
+	RefusalInterval time.Duration
 }
 
 // EnableFHIR mounts, in the handler Handler returns from then on,
@@ -41,7 +48,8 @@ func (g *Gateway) EnableFHIR(cfg FHIRConfig) error {
 	if g.state == nil {
 		return errNoState
 	}
-	sc := smart.Config{BaseURL: cfg.BaseURL, TokenKey: cfg.TokenKey, Clients: ledgerClients{g}, Log: g.log.With("component", "smart")}
+	sc := smart.Config{BaseURL: cfg.BaseURL, TokenKey: cfg.TokenKey, Clients: ledgerClients{g}, Log: g.log.With("component", "smart"),
+		Refused: g.tallyTokenRefusal}
 	if cfg.OrgKey != nil {
 		sc.Org = cfg.OrgKey.ID // tokens for its own organization's clients only
 	}
@@ -57,6 +65,10 @@ func (g *Gateway) EnableFHIR(cfg FHIRConfig) error {
 			base = cfg.BaseURL
 		}
 		g.actFor(cfg.OrgKey, base)
+		g.refusals = newRefusalTally(tallied())
+		g.reporter = newRefusalReporter(g.refusals, cfg.RefusalInterval, g.log, func(ctx context.Context, entries []tx.RefusalTally) error {
+			return g.sendAsOrg(ctx, &tx.RecordUnattributedRefusals{Entries: entries})
+		})
 	}
 	g.registerConsents()
 	return nil
@@ -114,10 +126,10 @@ func (l ledgerClients) Client(id string) (*smart.Client, error) {
 }
 
 // logRefusals logs every FHIR request answered with an error, with its
-// stable code. A refusal before the ledger is asked (no token, a bad
-// token, scope, organization, purpose) leaves no audit event — it names no
-// authenticated access to decide — so the node's log is where it is kept;
-// refusals the ledger decides are audit events as well.
+// stable code, and puts each refusal made before the ledger was asked (no
+// token, a bad token, scope, organization, purpose) on the record, as
+// recordRefusal says; refusals the ledger decides are audit events of
+// their own.
 func (g *Gateway) logRefusals(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w}
@@ -135,17 +147,14 @@ func (g *Gateway) logRefusals(h http.Handler) http.Handler {
 		}
 		g.log.Warn("fhir request refused", "method", r.Method, "path", r.URL.Path, "status", rec.status, "code", code, "reason", msg,
 			"remote", r.RemoteAddr)
-		if refusedBeforeLedger[code] {
-			g.recordRefusal(r, code)
-		}
+		g.recordRefusal(r, code)
 	})
 }
 
 // refusedBeforeLedger are the refusals the gateway makes before the
 // ledger is asked of a client it can name — its token is this node's —
-// which are put on the record (audit.refusal), so the audit log holds
-// every attempt by someone it can name. No token, a forged one or an
-// unknown client name nobody for certain and stay in the log above.
+// which are put on the record as such (audit.refusal), one event an
+// attempt.
 var refusedBeforeLedger = map[string]bool{
 	string(smart.ReasonScopeInsufficient): true,
 	"organization_mismatch":               true,
@@ -157,27 +166,97 @@ var refusedBeforeLedger = map[string]bool{
 	string(smart.ReasonClientKeyChanged): true,
 }
 
-// recordRefusal signs, as the gateway's organization, an audit.refusal of
-// the request's authenticated client, without holding up the answer.
+// unattributedFHIRRefusals are the refusals at /fhir that name nobody for
+// certain: no token, one this node cannot read or did not issue (forged,
+// another node's), or one for a client the ledger does not know. They are
+// counted in the tally, with the client the token claimed, and go on the
+// record as audit.refusals.
+var unattributedFHIRRefusals = map[string]bool{
+	string(smart.ReasonTokenMissing):   true,
+	string(smart.ReasonTokenMalformed): true,
+	string(smart.ReasonTokenInvalid):   true,
+	string(smart.ReasonClientUnknown):  true,
+}
+
+// nodeFailures are token endpoint answers that refuse nothing about the
+// request: this node failed, or is too busy to remember one more
+// assertion. They stay in the log.
+var nodeFailures = map[smart.Reason]bool{smart.ReasonInternal: true, smart.ReasonLedgerUnavailable: true, smart.ReasonBusy: true}
+
+// tallied lists the codes the tally takes: every refusal at the token
+// endpoint (a refused request gets no token, so nothing this node issued
+// names its client, even when its assertion was well signed), and at
+// /fhir the unattributed ones and, should the client not be named after
+// all, the attributed ones.
+func tallied() []string {
+	var codes []string
+	for _, r := range smart.Reasons() {
+		if !nodeFailures[r] {
+			codes = append(codes, string(r))
+		}
+	}
+	for c := range refusedBeforeLedger {
+		if !slices.Contains(codes, c) {
+			codes = append(codes, c)
+		}
+	}
+	return codes
+}
+
+// recordRefusal puts a refused FHIR request on the record without holding
+// up the answer: when it carries this node's token for a client, the
+// gateway's organization signs an audit.refusal naming it; when it names
+// nobody for certain, it is counted in the tally the reporter sends as
+// audit.refusals. Other errors (a bad body, not found, a ledger denial,
+// which the ledger records itself) are not refusals made before the
+// ledger was asked. Without an organization key the gateway can sign
+// nothing, and the log above is all there is.
 func (g *Gateway) recordRefusal(r *http.Request, code string) {
 	if g.org == nil || g.smart == nil {
 		return
 	}
-	holder, ok := g.smart.TokenHolder(r)
-	if !ok {
+	if refusedBeforeLedger[code] {
+		if holder, ok := g.smart.TokenHolder(r); ok {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+				defer cancel()
+				if err := g.sendAsOrg(ctx, &tx.RecordRefusal{Actor: holder, Code: code}); err != nil {
+					g.log.Error("record a refused FHIR request on the ledger", "client", holder, "code", code, "err", err)
+				}
+			}()
+			return
+		}
+	} else if !unattributedFHIRRefusals[code] {
 		return
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-		defer cancel()
-		err := g.org.send(ctx, false, func() error {
-			_, err := g.org.c.Send(ctx, g.org.key, &tx.RecordRefusal{Actor: holder, Code: code})
-			return err
-		})
-		if err != nil {
-			g.log.Error("record a refused FHIR request on the ledger", "client", holder, "code", code, "err", err)
-		}
-	}()
+	g.refusals.add(code, smart.ClaimedClient(r))
+}
+
+// tallyTokenRefusal counts a refused token request, which names nobody
+// for certain, in the tally; the token endpoint's Refused hook.
+func (g *Gateway) tallyTokenRefusal(reason smart.Reason, claimed string) {
+	if g.refusals != nil && !nodeFailures[reason] {
+		g.refusals.add(string(reason), claimed)
+	}
+}
+
+// sendAsOrg signs m as the gateway's organization and waits for its block,
+// taking the organization's next nonce in turn with its other
+// transactions.
+func (g *Gateway) sendAsOrg(ctx context.Context, m tx.Msg) error {
+	op := func() error {
+		_, err := g.org.c.Send(ctx, g.org.key, m)
+		return err
+	}
+	err := g.org.send(ctx, false, op)
+	var ce *client.Error
+	if errors.As(err, &ce) && tx.Code(ce.Code) == tx.CodeNonceReplayed {
+		// The organization's key signed something else meanwhile (an
+		// operator's command, say), so the nonce was taken and nothing
+		// was admitted: the agent now asks the node, and once more is safe.
+		err = g.org.send(ctx, false, op)
+	}
+	return err
 }
 
 // statusRecorder keeps a response's status and, for an error, the start

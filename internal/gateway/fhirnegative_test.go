@@ -3,8 +3,10 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/cometbft/cometbft/rpc/client/local"
 
 	"github.com/carechain/carechain/client"
+	"github.com/carechain/carechain/internal/app"
 	"github.com/carechain/carechain/internal/audit"
 	"github.com/carechain/carechain/internal/consent"
 	"github.com/carechain/carechain/internal/keyfile"
@@ -42,13 +45,15 @@ func (l *lockedBuffer) String() string {
 // TestFHIRNegativeMatrix refuses, through the FHIR API on a record the
 // patient wrote, every way a read can fail: at the token endpoint (a
 // forged assertion, a client of another organization) and at the token
-// (no token, expired, wrong scope, unknown client, revoked key, another
-// organization's, no purpose) with 401/403 and the reason,
-// each logged by the node; and at the ledger (no consent, wrong purpose, a
-// sensitive label the consent does not cover, an expired consent, a
-// revoked consent) with 403 and the consent reason, each a deny event in
-// the patient's audit trail naming the practitioner. A search counts only
-// what the caller may read.
+// (no token, expired, forged, wrong scope, unknown client, revoked key,
+// another organization's, no purpose) with 401/403 and the reason, each
+// logged by the node and on the ledger — attributed to the client when
+// the token is this node's, else as an unauthenticated refusal with the
+// client it claimed and how many such attempts there were; and at the
+// ledger (no consent, wrong purpose, a sensitive label the consent does
+// not cover, an expired consent, a revoked consent) with 403 and the
+// consent reason, each a deny event in the patient's audit trail naming
+// the practitioner. A search counts only what the caller may read.
 func TestFHIRNegativeMatrix(t *testing.T) {
 	logs := &lockedBuffer{}
 	f := startFHIRNet(t, logs)
@@ -85,6 +90,16 @@ func TestFHIRNegativeMatrix(t *testing.T) {
 		}
 		return raw
 	}
+	// A token signed with another key, as a forger would, for the doctor.
+	forger, _ := smart.NewTokens(bytes.Repeat([]byte{7}, smart.MinTokenKeyBytes), f.n.APIURL, f.n.APIURL+smart.FHIRPath)
+	forge := func(id string) string {
+		raw, err := forger.Mint(&smart.Principal{ClientID: id, Kind: tx.KindPractitioner, Org: f.org.ID, KeyVersion: 1, Scopes: scopes,
+			Purpose: consent.PurposeTreatment, TokenID: "t", IssuedAt: time.Now(), Expires: time.Now().Add(smart.TokenLifetime)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
 	stranger, _ := keyfile.Generate()
 	rotating := register(t, f.c, tx.KindApplication, f.org)
 	rotTok := f.token(t, rotating, "system/*.rs", "TREAT")
@@ -114,6 +129,7 @@ func TestFHIRNegativeMatrix(t *testing.T) {
 	}{
 		{"no token", "", 401, "token_missing"},
 		{"expired token", mint(f.doctor.ID, f.org.ID, time.Now().Add(-smart.TokenLifetime-time.Minute)), 401, "token_expired"},
+		{"forged token", forge(f.doctor.ID), 401, "token_invalid"},
 		{"unknown client", mint(stranger.ID, f.org.ID, time.Now()), 401, "client_unknown"},
 		{"revoked key", rotTok, 401, "client_key_changed"},
 		{"wrong scope", f.token(t, f.doctor, "system/Patient.rs", "TREAT"), 403, "scope_insufficient"},
@@ -132,8 +148,11 @@ func TestFHIRNegativeMatrix(t *testing.T) {
 	}
 	// The refusals of a client this node can name (its token is this
 	// node's) are on the ledger too, as access.refused audit events the
-	// gateway's organization signed; the others (no token, a stranger's)
-	// are only in the log.
+	// gateway's organization signed; the others (no token, a forged one,
+	// an unknown client, and every refused token request: a forged
+	// assertion, another organization's clients) as well, as
+	// access.refused events of the unauthenticated actor naming the client
+	// claimed.
 	rpc := local.New(f.n.Comet)
 	for _, want := range []struct{ actor, code string }{
 		{f.doctor.ID, "scope_insufficient"}, {outsider.ID, "organization_mismatch"}, {f.doctor.ID, "purpose_missing"},
@@ -159,6 +178,34 @@ func TestFHIRNegativeMatrix(t *testing.T) {
 		if !found {
 			t.Errorf("no audit.refusal of %s (%s) committed", want.actor, want.code)
 		}
+	}
+	for _, want := range []struct{ rule, claimed string }{
+		{"token_missing", ""}, {"token_invalid", f.doctor.ID}, {"client_unknown", stranger.ID},
+		{"assertion_bad_signature", f.doctor.ID},
+		{string(smart.ReasonOrganizationMismatch), otherOrg.ID}, {string(smart.ReasonOrganizationMismatch), outsider.ID},
+	} {
+		if e := awaitUnauthenticatedRefusal(t, ctx, rpc, f.org.ID, want.rule, want.claimed); e.Count != 0 {
+			t.Errorf("%s claiming %q: %d attempts, want one", want.rule, want.claimed, e.Count)
+		}
+	}
+	// Two identical attempts within one interval are one event counting
+	// two. Everything refused so far is on the ledger, so the first of
+	// them opens the interval and the second, a moment later, falls in it.
+	// The client they claim is registered with the organization's key
+	// behind its gateway's back, as an operator might: the gateway's next
+	// nonce is taken, and its report must still go through.
+	twice := register(t, f.c, tx.KindPractitioner, f.org)
+	forgedTwice := forge(twice.ID)
+	for range 2 {
+		if r := f.do(t, "GET", path, forgedTwice, nil); r.status != 401 || r.code() != "token_invalid" {
+			t.Fatalf("forged token: %d %s", r.status, r.code())
+		}
+	}
+	if e := awaitUnauthenticatedRefusal(t, ctx, rpc, f.org.ID, "token_invalid", twice.ID); e.Count != 2 {
+		t.Errorf("two identical attempts recorded as %+v", e)
+	}
+	if n := len(unauthenticatedRefusals(t, ctx, rpc, f.org.ID, "token_invalid", twice.ID)); n != 1 {
+		t.Errorf("two identical attempts are %d events", n)
 	}
 
 	// Ledger refusals: each a 403 naming the rule, and a deny event.
@@ -244,5 +291,61 @@ func TestFHIRNegativeMatrix(t *testing.T) {
 	t.Logf("deny events: %v", denials)
 	if len(denials) != 5 {
 		t.Errorf("%d deny events (%v), want 5: no consent, wrong purpose, sensitive label, expired, revoked", len(denials), denials)
+	}
+}
+
+// unauthenticatedRefusals reads from the committed state the access.refused
+// events of the unauthenticated actor with rule and claimed client that
+// org's gateway put on the ledger (audit.refusals).
+func unauthenticatedRefusals(t *testing.T, ctx context.Context, rpc *local.Local, org, rule, claimed string) []audit.Event {
+	t.Helper()
+	res, err := rpc.TxSearch(ctx, "audit.refusals.by='"+org+"'", false, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []audit.Event
+	for _, r := range res.Txs {
+		for _, ev := range r.TxResult.Events {
+			for _, a := range ev.Attributes {
+				if ev.Type != "audit" || a.Key != "seq" {
+					continue
+				}
+				seq, err := strconv.ParseUint(a.Value, 10, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				q, err := rpc.ABCIQuery(ctx, app.QueryStore, binary.BigEndian.AppendUint64([]byte("audit/e/"), seq))
+				if err != nil {
+					t.Fatal(err)
+				}
+				e, err := audit.DecodeEvent(q.Response.Value)
+				if err != nil {
+					t.Fatalf("event %d: %v", seq, err)
+				}
+				if e.Actor != audit.Unauthenticated || e.Action != audit.ActionAccessRefused || e.Decision != audit.Deny || e.ActorOrg != "" {
+					t.Fatalf("audit.refusals recorded %+v", e)
+				}
+				if e.Reason.Rule == rule && e.Target == claimed {
+					out = append(out, e)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// awaitUnauthenticatedRefusal waits until the gateway's report of an
+// unauthenticated refusal with rule and claimed client is committed.
+func awaitUnauthenticatedRefusal(t *testing.T, ctx context.Context, rpc *local.Local, org, rule, claimed string) audit.Event {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if es := unauthenticatedRefusals(t, ctx, rpc, org, rule, claimed); len(es) > 0 {
+			return es[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no unauthenticated refusal %s claiming %q committed", rule, claimed)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition with a deadline
 	}
 }

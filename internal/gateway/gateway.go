@@ -71,6 +71,10 @@ type Gateway struct {
 	// org is the organization the gateway acts for on /fhir; nil unless
 	// the node is configured with its key.
 	org *orgAgent
+	// refusals counts the refusals that name nobody for certain, and
+	// reporter puts them on the ledger as org; both nil without org.
+	refusals *refusalTally
+	reporter *refusalReporter
 }
 
 // New returns a gateway over a started node and its committed state.
@@ -94,8 +98,15 @@ func New(n *cmtnode.Node, st State, cust *custody.Service, log *slog.Logger) (*G
 // this node's mempool.
 func (g *Gateway) SetPendingNonces(f func(id string) (uint64, error)) { g.pendingNonce = f }
 
-// Close stops the gateway's background work.
-func (g *Gateway) Close() { g.cancel() }
+// Close stops the gateway's background work. Refusals still in the tally
+// are reported first, while the gateway can still submit: call Close
+// before the node stops.
+func (g *Gateway) Close() {
+	if g.reporter != nil {
+		g.reporter.close()
+	}
+	g.cancel()
+}
 
 // Handler returns the HTTP handler.
 func (g *Gateway) Handler() http.Handler {

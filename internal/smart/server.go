@@ -10,8 +10,11 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/carechain/carechain/internal/consent"
 )
@@ -58,6 +61,13 @@ type Config struct {
 	// Log receives a line per token issued or refused; nil discards them.
 	// Assertions and tokens are never logged, only who, what and why.
 	Log *slog.Logger
+	// Refused, if set, hears of every refused token request: its reason
+	// and the client it claimed to be (the assertion's iss, else its sub,
+	// else the client_id parameter), as the request says it, unverified
+	// and possibly empty or garbage. A refused request gets no token, so
+	// no token of this node names its client; this is how the gateway
+	// puts such requests on the record. It must not block.
+	Refused func(reason Reason, claimed string)
 }
 
 // Server is the SMART authorization server of one node, and the check of
@@ -70,6 +80,7 @@ type Server struct {
 	now     func() time.Time
 	replay  *ReplayCache
 	log     *slog.Logger
+	refused func(Reason, string)
 }
 
 // NewServer returns a server for cfg.
@@ -93,7 +104,12 @@ func NewServer(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{base: base, tokens: tokens, clients: cfg.Clients, org: cfg.Org, now: now, replay: NewReplayCache(cfg.ReplayCacheSize), log: log}, nil
+	refused := cfg.Refused
+	if refused == nil {
+		refused = func(Reason, string) {}
+	}
+	return &Server{base: base, tokens: tokens, clients: cfg.Clients, org: cfg.Org, now: now, replay: NewReplayCache(cfg.ReplayCacheSize), log: log,
+		refused: refused}, nil
 }
 
 // TokenURL is the token endpoint's URL: the audience client assertions
@@ -170,11 +186,13 @@ func (s *Server) ServeToken(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusMethodNotAllowed)
 		_ = json.NewEncoder(w).Encode(ErrorResponse{Error: oauthInvalidRequest, Description: "the token endpoint takes POST", Reason: ReasonRequestMalformed})
+		s.refused(ReasonRequestMalformed, "")
 		return
 	}
 	res, p, err := s.issue(w, r)
 	if err != nil {
 		s.log.Info("token refused", "reason", err.Reason, "error", err.OAuth, "remote", r.RemoteAddr)
+		s.refused(err.Reason, claimedClient(r.PostForm))
 	} else {
 		s.log.Info("token issued", "client", p.ClientID, "org", p.Org, "scope", res.Scope, "purpose", res.Purpose, "token_id", p.TokenID)
 	}
@@ -283,6 +301,24 @@ func readForm(w http.ResponseWriter, r *http.Request) (map[string]string, *Error
 	return out, nil
 }
 
+// claimedClient is the client a token request names: its assertion's iss,
+// else its sub, else the client_id parameter — what the request says,
+// verified or not. It is for recording a refusal, never for deciding one.
+func claimedClient(form url.Values) string {
+	if raw := form.Get("client_assertion"); raw != "" && len(raw) <= MaxAssertionBytes {
+		var c jwt.RegisteredClaims
+		if _, _, err := jwt.NewParser().ParseUnverified(raw, &c); err == nil {
+			if c.Issuer != "" {
+				return c.Issuer
+			}
+			if c.Subject != "" {
+				return c.Subject
+			}
+		}
+	}
+	return form.Get("client_id")
+}
+
 func randomID() (string, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -332,6 +368,29 @@ func (s *Server) TokenHolder(r *http.Request) (string, bool) {
 		return "", false
 	}
 	return s.tokens.Holder(strings.TrimSpace(raw))
+}
+
+// ClaimedClient returns the client the bearer token of a FHIR request
+// names — its sub, else a client_id claim — without checking the token at
+// all: a forged or foreign token names whom it likes. It is for recording
+// a refusal that cannot be attributed, never for letting anyone in.
+func ClaimedClient(r *http.Request) string {
+	scheme, raw, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	raw = strings.TrimSpace(raw)
+	if !strings.EqualFold(scheme, "Bearer") || raw == "" || len(raw) > MaxTokenBytes {
+		return ""
+	}
+	var c struct {
+		jwt.RegisteredClaims
+		ClientID string `json:"client_id"`
+	}
+	if _, _, err := jwt.NewParser().ParseUnverified(raw, &c); err != nil {
+		return ""
+	}
+	if c.Subject != "" {
+		return c.Subject
+	}
+	return c.ClientID
 }
 
 // Require refuses a principal whose scopes do not grant perm on

@@ -304,3 +304,86 @@ func FuzzTokenRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestTokenRefusalsAreReported checks that every refused token request,
+// and no issued one, reaches Config.Refused with its reason and the client
+// it claimed: the assertion's iss, else the client_id parameter.
+func TestTokenRefusalsAreReported(t *testing.T) {
+	w := newWorld()
+	var mu sync.Mutex
+	var heard []string
+	clk := &clock{t: t0}
+	s, err := NewServer(Config{BaseURL: testBase, TokenKey: testKey, Clients: w.ledger, Now: clk.now,
+		Refused: func(reason Reason, claimed string) {
+			mu.Lock()
+			heard = append(heard, string(reason)+" "+claimed)
+			mu.Unlock()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A forged assertion: signed by the stray key, claiming the app.
+	forged, err := NewAssertion(w.stray.key, w.app.id, s.TokenURL(), t0, time.Minute, "forged", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	noAssertion := url.Values{"grant_type": {GrantClientCredentials}, "client_assertion_type": {AssertionTypeJWTBearer},
+		"client_id": {w.doc.id}, "scope": {"system/*.rs"}}
+	for _, form := range []url.Values{
+		tokenForm(assertion(t, w.app, s.TokenURL(), t0, time.Minute, "good"), "system/*.rs"),
+		tokenForm(forged, "system/*.rs"),
+		tokenForm(assertion(t, w.stray, s.TokenURL(), t0, time.Minute, "stray"), "system/*.rs"),
+		tokenForm("not a jwt", "system/*.rs"),
+		noAssertion,
+	} {
+		postToken(t, s, form)
+	}
+	s.ServeToken(httptest.NewRecorder(), httptest.NewRequest("GET", TokenPath, nil))
+	want := []string{
+		"assertion_bad_signature " + w.app.id,
+		"client_unknown " + w.stray.id,
+		"assertion_malformed ",
+		"request_malformed " + w.doc.id,
+		"request_malformed ",
+	}
+	if strings.Join(heard, "\n") != strings.Join(want, "\n") {
+		t.Errorf("heard\n%s\nwant\n%s", strings.Join(heard, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestClaimedClient checks what a FHIR request's bearer token claims,
+// signed or not: its sub, else its client_id, else nothing.
+func TestClaimedClient(t *testing.T) {
+	w := newWorld()
+	s, _ := newTestServer(t, w)
+	other, err := NewTokens([]byte(strings.Repeat("k", MinTokenKeyBytes)), "https://elsewhere", "https://elsewhere/fhir")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scopes, _ := ParseScopes("system/*.rs")
+	foreign, err := other.Mint(&Principal{ClientID: w.doc.id, Scopes: scopes, TokenID: "x", IssuedAt: t0, Expires: t0.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// {"alg":"none"}.{"client_id":"ccunsigned"}.
+	unsigned := "eyJhbGciOiJub25lIn0.eyJjbGllbnRfaWQiOiJjY3Vuc2lnbmVkIn0."
+	for header, want := range map[string]string{
+		"":                          "",
+		"Bearer " + foreign:         w.doc.id,
+		"bearer " + unsigned:        "ccunsigned",
+		"Bearer not-a-token":        "",
+		"Basic " + foreign:          "",
+		"Bearer " + foreign + "xyz": w.doc.id, // a broken signature is still a claim
+	} {
+		r := httptest.NewRequest("GET", "/fhir/Patient", nil)
+		if header != "" {
+			r.Header.Set("Authorization", header)
+		}
+		if got := ClaimedClient(r); got != want {
+			t.Errorf("%.30q: claimed %q, want %q", header, got, want)
+		}
+		if _, aerr := s.Authenticate(r); aerr == nil {
+			t.Errorf("%.30q: authenticated", header)
+		}
+	}
+}

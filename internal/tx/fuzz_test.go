@@ -65,6 +65,11 @@ func FuzzDecodeMsg(f *testing.F) {
 	badCEL.Provision.Condition = "request.purpose =="
 	f.Add(uint32(tx.TypeGrantConsent), (&tx.GrantConsent{Patient: patient, Consent: consent.Encode(badCEL)}).Encode())
 	f.Add(uint32(tx.TypeSetDelegate), (&tx.SetDelegate{Delegation: consent.EncodeDelegation(sampleDelegation(patient, patient))}).Encode())
+	// Refusal tallies that decode but break a rule: out of order, and
+	// counting nothing.
+	f.Add(uint32(tx.TypeRecordUnattributedRefusals), (&tx.RecordUnattributedRefusals{Entries: []tx.RefusalTally{
+		{Code: "token_missing", Count: 1}, {Code: "token_invalid", Claimed: patient, Count: 1}}}).Encode())
+	f.Add(uint32(tx.TypeRecordUnattributedRefusals), (&tx.RecordUnattributedRefusals{Entries: []tx.RefusalTally{{Code: "token_missing"}}}).Encode())
 	f.Fuzz(func(t *testing.T, typ uint32, body []byte) {
 		m, err := tx.DecodeMsg(tx.Type(typ), body)
 		if err != nil {

@@ -24,7 +24,7 @@ func Types() []Type {
 	return []Type{TypeRegisterActor, TypeRotateKey, TypeRevokeActor, TypeSetValidator, TypeSetRoles,
 		TypeGrantConsent, TypeUpdateConsent, TypeRevokeConsent, TypeSetDelegate, TypeRemoveDelegate, TypeSetBreakGlassOptOut,
 		TypeQueryConsents, TypePutRecord, TypeAccessRecords, TypeEraseRecord, TypeQueryRecords, TypeWriteBatch,
-		TypeQueryAuditHistory, TypeRecordRefusal, TypePutDirectory}
+		TypeQueryAuditHistory, TypeRecordRefusal, TypeRecordUnattributedRefusals, TypePutDirectory}
 }
 
 func (t Type) String() string {
@@ -67,6 +67,8 @@ func (t Type) String() string {
 		return "audit.query"
 	case TypeRecordRefusal:
 		return "audit.refusal"
+	case TypeRecordUnattributedRefusals:
+		return "audit.refusals"
 	case TypePutDirectory:
 		return "directory.put"
 	}

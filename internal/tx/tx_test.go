@@ -503,6 +503,7 @@ func TestTypesAndKindsArePinned(t *testing.T) {
 		{tx.TypeWriteBatch, 34, "record.batch"},
 		{tx.TypeQueryAuditHistory, 50, "audit.query"},
 		{tx.TypeRecordRefusal, 51, "audit.refusal"},
+		{tx.TypeRecordUnattributedRefusals, 52, "audit.refusals"},
 		{tx.TypePutDirectory, 70, "directory.put"},
 	}
 	for _, c := range types {

@@ -74,6 +74,9 @@ func ValidateBasic(chainID string, t *Tx, m Msg) error {
 		}
 		return nil
 	}
+	if rs, ok := m.(*RecordUnattributedRefusals); ok {
+		return validateRefusalTallies(rs)
+	}
 	if q, ok := m.(*QueryAuditHistory); ok {
 		return checkID("patient", q.Patient)
 	}
