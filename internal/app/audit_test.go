@@ -161,3 +161,29 @@ func (c *chain) recordedQuery(who string, key *keyfile.Key, m tx.Msg) (tx.Code, 
 	}
 	return tx.Code(r.Code), e
 }
+
+// TestRefusalReview: the events about no patient are an auditor's to read;
+// the read is recorded among them, and anyone else's attempt is refused
+// and recorded too.
+func TestRefusalReview(t *testing.T) {
+	c := newChain(t)
+	auditor := newKey(t)
+	c.mustBlock(c.sign(c.admin, reg(tx.KindAuditor, "Compliance office", "", auditor)))
+	hospital := c.registerOrg("General Hospital")
+	patient := c.registerPatient()
+	review := &tx.QueryAuditHistory{}
+	for _, tc := range []struct {
+		who  string
+		key  *keyfile.Key
+		code tx.Code
+	}{{"an auditor", auditor, tx.CodeOK}, {"an organization", hospital, tx.CodeAccessDenied}, {"a patient", patient, tx.CodeAccessDenied}} {
+		code, e := c.recordedQuery(tc.who, tc.key, review)
+		if code != tc.code || e.Action != audit.ActionAuditReview || e.Patient != "" || (e.Decision == audit.Permit) != (tc.code == tx.CodeOK) {
+			t.Errorf("%s: code %s, recorded %+v", tc.who, code, e)
+		}
+	}
+	events, _, err := audit.History(c.store.Working(), audit.Query{NoPatient: true})
+	if err != nil || len(events) != 3 {
+		t.Fatalf("events about no patient: %d, %v", len(events), err)
+	}
+}

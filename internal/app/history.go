@@ -27,6 +27,9 @@ const (
 // the query is an audit event; a refusal is CodeAccessDenied and is kept on
 // the record.
 func historyQuery(st kv.Reader, signer identity.Signer, m *tx.QueryAuditHistory, b block, txHash [32]byte) ([]abci.Event, *audit.Event, error) {
+	if m.Patient == "" {
+		return refusalReview(signer, b, txHash)
+	}
 	e, err := queryEvent(st, signer, m.Patient, audit.ActionAuditQuery, b, txHash)
 	if err != nil {
 		return nil, nil, err
@@ -71,6 +74,26 @@ func queryEvent(st kv.Reader, signer identity.Signer, patient string, action aud
 	by := signer.Actor
 	return &audit.Event{Height: uint64(b.height), Time: b.time, Actor: by.ID, ActorOrg: by.Org, Patient: patient,
 		Action: action, Decision: audit.Permit, TxHash: txHash[:]}, nil
+}
+
+// refusalReview decides a read of the events about no patient — the
+// requests gateways refused, which name clients and what they tried — and
+// records it among them. Only an auditor may.
+func refusalReview(signer identity.Signer, b block, txHash [32]byte) ([]abci.Event, *audit.Event, error) {
+	by := signer.Actor
+	e := &audit.Event{Height: uint64(b.height), Time: b.time, Actor: by.ID, ActorOrg: by.Org, Action: audit.ActionAuditReview,
+		Decision: audit.Permit, Reason: audit.Reason{Rule: ruleHistoryAuditor}, TxHash: txHash[:]}
+	if by.Kind == tx.KindOrganization {
+		e.ActorOrg = by.ID
+	}
+	if by.Kind != tx.KindAuditor {
+		e.Decision, e.Reason.Rule = audit.Deny, ruleHistoryDenied
+		return nil, e, tx.Errorf(tx.CodeAccessDenied, "only an auditor may read the refused requests; %s is a %s", by.ID, by.Kind)
+	}
+	return []abci.Event{{Type: tx.TypeQueryAuditHistory.String(), Attributes: []abci.EventAttribute{
+		{Key: "by", Value: by.ID, Index: true},
+		{Key: "rule", Value: e.Reason.Rule},
+	}}}, e, nil
 }
 
 // recordRefusal puts on the record a request the signer's gateway refused

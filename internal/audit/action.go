@@ -44,6 +44,9 @@ const (
 	// as the Unauthenticated actor with a count, attempts that named
 	// nobody for certain. It names no patient.
 	ActionAccessRefused Action = "access.refused"
+	// ActionAuditReview records an auditor's read of the events about no
+	// patient: the refused requests above.
+	ActionAuditReview Action = "audit.review"
 )
 
 // ActionInfo is what the log knows about an action: which fields its events
@@ -289,6 +292,11 @@ func builtinActions() []struct {
 			// Refused before any data moved: DICOM's security alert, like an
 			// emergency override, is the closest coding.
 			FHIR: FHIRMapping{Type: codingSecurityAlert, Subtype: []Coding{codingEmergencyOverride}, Action: "E", UserType: codingRecipient, Flow: FlowDecision},
+		}},
+		{ActionAuditReview, ActionInfo{
+			Description: "review of the refused requests", PatientOptional: true,
+			// No BALP profile covers a read of the log itself about no patient.
+			FHIR: FHIRMapping{Type: rest, Subtype: []Coding{restful("search")}, Action: "E", UserType: codingAuthor, Flow: FlowToServer},
 		}},
 		{ActionBreakGlass, ActionInfo{
 			Description: "break-the-glass emergency access",

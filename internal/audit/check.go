@@ -59,17 +59,15 @@ func Check(r kv.Reader) error {
 		if nodeErr != nil {
 			return nodeErr
 		}
-		if e.Patient != "" {
-			ord := counts[e.Patient]
-			got, err := patientSeq(r, e.Patient, ord)
-			if err != nil {
-				return fmt.Errorf("check event %d: %w", seq, err)
-			}
-			if got != seq {
-				return fmt.Errorf("check event %d: %w: patient entry %d points at event %d", seq, ErrCorrupt, ord, got)
-			}
-			counts[e.Patient] = ord + 1
+		ord := counts[e.Patient] // "" for the events about no patient
+		got, err := patientSeq(r, e.Patient, ord)
+		if err != nil {
+			return fmt.Errorf("check event %d: %w", seq, err)
 		}
+		if got != seq {
+			return fmt.Errorf("check event %d: %w: patient entry %d points at event %d", seq, ErrCorrupt, ord, got)
+		}
+		counts[e.Patient] = ord + 1
 	}
 	if h.size > 0 {
 		root, err := rng.GetRootHash(nil)

@@ -20,8 +20,12 @@ const (
 // Query selects events from one patient's history. Empty fields match
 // everything.
 type Query struct {
-	// Patient is required: history is always one patient's.
+	// Patient is whose history is read; it is required unless NoPatient.
 	Patient string
+	// NoPatient reads, instead of a patient's history, the events about no
+	// patient: the requests gateways refused (access.refused) and the
+	// reviews of them.
+	NoPatient bool
 	// From and To bound the block time to [From, To). Zero means unbounded.
 	From, To time.Time
 	// Actor and Org match the actor and the actor's organization exactly.
@@ -143,13 +147,16 @@ func History(r kv.Reader, q Query) ([]Event, string, error) {
 
 // check validates q and returns its effective limit.
 func (q *Query) check() (int, error) {
-	if q.Patient == "" {
+	switch {
+	case q.NoPatient && q.Patient != "":
+		return 0, fmt.Errorf("%w: the events about no patient are read without a patient", ErrInvalidQuery)
+	case !q.NoPatient && q.Patient == "":
 		return 0, fmt.Errorf("%w: patient is required", ErrInvalidQuery)
 	}
 	for _, c := range []struct {
 		field, value string
 		optional     bool
-	}{{"patient", q.Patient, false}, {"actor", q.Actor, true}, {"organization", q.Org, true}} {
+	}{{"patient", q.Patient, q.NoPatient}, {"actor", q.Actor, true}, {"organization", q.Org, true}} {
 		if err := checkID(c.field, c.value, c.optional); err != nil {
 			return 0, fmt.Errorf("%w: %w", ErrInvalidQuery, err)
 		}

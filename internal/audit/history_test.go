@@ -189,3 +189,45 @@ func TestHistoryDetectsForeignIndexEntry(t *testing.T) {
 		t.Errorf("err = %v, want ErrCorrupt", err)
 	}
 }
+
+// TestHistoryOfNoPatient: the events about no patient (refused requests)
+// are read as a history of their own, filtered like any other, and the
+// log's check counts their index.
+func TestHistoryOfNoPatient(t *testing.T) {
+	var events []Event
+	for i := range 12 {
+		e := vectorEvent(i)
+		if i%3 == 1 {
+			e = Event{Height: e.Height, Time: e.Time, Actor: fmt.Sprintf("client-%d", i), ActorOrg: "org-1",
+				Action: ActionAccessRefused, Decision: Deny, Reason: Reason{Rule: "scope_insufficient"}, TxHash: e.TxHash}
+		}
+		events = append(events, e)
+	}
+	s, _ := buildLog(t, events)
+	if err := Check(s); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	got, next, err := History(s, Query{NoPatient: true, Order: OldestFirst})
+	if err != nil || next != "" {
+		t.Fatalf("History: %v %q", err, next)
+	}
+	if len(got) != 4 {
+		t.Fatalf("%d events about no patient, want 4", len(got))
+	}
+	for i, e := range got {
+		if e.Seq != uint64(3*i+1) || e.Patient != "" {
+			t.Errorf("event %d: seq %d patient %q", i, e.Seq, e.Patient)
+		}
+	}
+	if got, _, err := History(s, Query{NoPatient: true, Actor: "client-4"}); err != nil || len(got) != 1 {
+		t.Errorf("filtered by actor: %d events, %v", len(got), err)
+	}
+	if got, _, err := History(s, Query{Patient: "pat-1"}); err != nil || slices.ContainsFunc(got, func(e Event) bool { return e.Patient != "pat-1" }) {
+		t.Errorf("a patient's history holds others' events: %v", err)
+	}
+	for _, q := range []Query{{}, {NoPatient: true, Patient: "pat-1"}} {
+		if _, _, err := History(s, q); !errors.Is(err, ErrInvalidQuery) {
+			t.Errorf("History(%+v) = %v, want an invalid query", q, err)
+		}
+	}
+}

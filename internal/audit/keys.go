@@ -24,7 +24,8 @@ import (
 // Leaf hashes (level 0) are not stored: they are the hash of the event at
 // audit/e/<seq>, and recomputing the one or two a proof needs is cheaper
 // than storing a million more keys. The head caches the root so that Root is
-// one read. The patient index maps ordinals (0, 1, 2, … per patient) to
+// one read. Events about no patient (refused requests) are indexed under
+// the empty patient id (length 0), which no patient has. The patient index maps ordinals (0, 1, 2, … per patient) to
 // sequence numbers, so a page of history is found by direct reads from any
 // position, and a time bound by binary search, without range scans.
 var (

@@ -42,10 +42,10 @@ func Append(s kv.Store, e Event) (seq uint64, leafHash []byte, err error) {
 	if err := s.Set(eventKey(e.Seq), enc); err != nil {
 		return 0, nil, fmt.Errorf("store event %d: %w", e.Seq, err)
 	}
-	if e.Patient != "" {
-		if err := indexPatient(s, e.Patient, e.Seq); err != nil {
-			return 0, nil, fmt.Errorf("index event %d: %w", e.Seq, err)
-		}
+	// Events about no patient (refused requests) are indexed under the
+	// empty patient id, which no patient has, so they are read as pages too.
+	if err := indexPatient(s, e.Patient, e.Seq); err != nil {
+		return 0, nil, fmt.Errorf("index event %d: %w", e.Seq, err)
 	}
 	next := head{size: h.size + 1, lastHeight: e.Height, lastTime: e.Time.UnixNano(), root: root}
 	if err := s.Set(keyHead, next.encode()); err != nil {

@@ -39,10 +39,11 @@ func runAudit(e *env, args []string) error {
 }
 
 func runAuditList(e *env, args []string) error {
-	fs := newFlags(e, "audit list", "audit list --key FILE [--patient ID] [--from RFC3339] [--to RFC3339] [--actor ID] [--org ID] [--purpose CODE] [--decision permit|deny] [--oldest-first] [--limit N] [--cursor C] [--json|--fhir|--disclosures|--csv]")
+	fs := newFlags(e, "audit list", "audit list --key FILE [--patient ID | --refused] [--from RFC3339] [--to RFC3339] [--actor ID] [--org ID] [--purpose CODE] [--decision permit|deny] [--oldest-first] [--limit N] [--cursor C] [--json|--fhir|--disclosures|--csv]")
 	connect := nodeFlags(e, "audit list", fs)
 	keyPath := fs.String("key", "", "key file of the reader: the patient, a delegate allowed to read the history, or an auditor")
 	patient := fs.String("patient", "", "whose history (default: the key's own)")
+	refused := fs.Bool("refused", false, "instead of a patient's history, the requests gateways refused, which name no patient (auditors only)")
 	from := fs.String("from", "", "only events at or after this time (RFC 3339)")
 	to := fs.String("to", "", "only events before this time (RFC 3339)")
 	actor := fs.String("actor", "", "only events by this actor")
@@ -63,7 +64,12 @@ func runAuditList(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *patient == "" {
+	switch {
+	case *refused && *patient != "":
+		return usageError("--refused lists the events about no patient: leave out --patient")
+	case *refused && (*disclosures || *asCSV):
+		return usageError("the accounting of disclosures is a patient's; --refused has none")
+	case !*refused && *patient == "":
 		*patient = k.ID
 	}
 	f := client.HistoryFilter{Actor: *actor, Org: *org, Purpose: *purpose, Decision: *decision, OldestFirst: *oldestFirst, Limit: *limit, Cursor: *cursor}
@@ -108,7 +114,11 @@ func runAuditList(e *env, args []string) error {
 	}
 	printHistory(e, events)
 	if page.NextCursor != "" {
-		fmt.Fprintf(e.stderr, "more: carechain audit list --key %s --patient %s --cursor %s\n", *keyPath, *patient, page.NextCursor)
+		which := "--patient " + *patient
+		if *refused {
+			which = "--refused"
+		}
+		fmt.Fprintf(e.stderr, "more: carechain audit list --key %s %s --cursor %s\n", *keyPath, which, page.NextCursor)
 	}
 	return nil
 }

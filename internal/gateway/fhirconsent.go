@@ -37,7 +37,8 @@ func (g *Gateway) registerConsents() {
 	if g.org != nil {
 		srv.Handle("AuditEvent", fhir.Read, g.handler(g.fhirAuditRead))
 		srv.Handle("AuditEvent", fhir.SearchType, g.handler(g.fhirAuditSearch))
-		srv.Search("AuditEvent", fhir.SearchParam{Name: "patient", Type: "reference"}, fhir.SearchParam{Name: "_count", Type: "number"})
+		srv.Search("AuditEvent", fhir.SearchParam{Name: "patient", Type: "reference", Documentation: "the patient; without it, the organization's clients' refused requests, which name no patient"},
+			fhir.SearchParam{Name: "_count", Type: "number"})
 	}
 }
 
@@ -452,9 +453,14 @@ func (g *Gateway) fhirAuditSearch(w http.ResponseWriter, r *http.Request, c call
 	if err != nil {
 		return stateError(err)
 	}
-	patient, ferr := searchPatient(snap, q.Get("patient"))
-	if ferr != nil {
-		return ferr
+	// Without a patient: the events about no patient that are the
+	// organization's, its clients' refused requests.
+	var patient string
+	if q.Get("patient") != "" {
+		var ferr *fhir.Error
+		if patient, ferr = searchPatient(snap, q.Get("patient")); ferr != nil {
+			return ferr
+		}
 	}
 	limit := defaultPage
 	if v := q.Get("_count"); v != "" {
@@ -468,7 +474,7 @@ func (g *Gateway) fhirAuditSearch(w http.ResponseWriter, r *http.Request, c call
 	// History stops after a bounded scan; go on until a page is full or
 	// the trail ends.
 	for {
-		page, next, err := audit.History(snap, audit.Query{Patient: patient, Org: g.org.key.ID, Limit: limit - len(events), Cursor: cursor})
+		page, next, err := audit.History(snap, audit.Query{Patient: patient, NoPatient: patient == "", Org: g.org.key.ID, Limit: limit - len(events), Cursor: cursor})
 		if err != nil {
 			return fhir.Invalid("_cursor", "%v", err)
 		}

@@ -292,6 +292,40 @@ func TestFHIRNegativeMatrix(t *testing.T) {
 	if len(denials) != 5 {
 		t.Errorf("%d deny events (%v), want 5: no consent, wrong purpose, sensitive label, expired, revoked", len(denials), denials)
 	}
+
+	// The refused requests name no patient. An auditor reads all of them
+	// through the API, its read recorded among them; the organization's
+	// gateway shows it its own clients' as AuditEvents.
+	auditor := register(t, f.c, tx.KindAuditor, f.admin)
+	_, refused, err := f.c.AuditHistory(ctx, auditor, "", client.HistoryFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, e := range refused {
+		if e.Patient != "" {
+			t.Errorf("event %d about patient %s among the refused requests", e.Seq, e.Patient)
+		}
+		seen[string(e.Action)+" "+e.Actor+" "+e.Reason.Rule] = true
+	}
+	for _, want := range []string{
+		"access.refused " + f.doctor.ID + " " + string(smart.ReasonScopeInsufficient),
+		"access.refused " + audit.Unauthenticated + " token_missing",
+		"access.refused " + audit.Unauthenticated + " assertion_bad_signature",
+		"audit.review " + auditor.ID + " auditor",
+	} {
+		if !seen[want] {
+			t.Errorf("the auditor's review lacks %q (has %v)", want, seen)
+		}
+	}
+	if _, _, err := f.c.AuditHistory(ctx, f.patient, "", client.HistoryFilter{}); codeOf(err) != tx.CodeAccessDenied {
+		t.Errorf("a patient reading the refused requests: %v", err)
+	}
+	own := f.do(t, "GET", "/AuditEvent", treat, nil)
+	f.expect(t, own, 200, "")
+	if !strings.Contains(string(own.raw), string(smart.ReasonScopeInsufficient)) || strings.Contains(string(own.raw), audit.Unauthenticated) {
+		t.Errorf("the organization's refused requests as AuditEvents: %s", own.raw)
+	}
 }
 
 // unauthenticatedRefusals reads from the committed state the access.refused

@@ -64,7 +64,7 @@ func historyQuery(req client.HistoryRequest) (audit.Query, error) {
 		return audit.Query{}, tx.Errorf(tx.CodeInvalid, "the transaction is a %s, not an audit.query", t.Type)
 	}
 	f := req.Filter
-	q := audit.Query{Patient: qm.Patient, From: f.From, To: f.To, Actor: f.Actor, Org: f.Org, Purpose: f.Purpose,
+	q := audit.Query{Patient: qm.Patient, NoPatient: qm.Patient == "", From: f.From, To: f.To, Actor: f.Actor, Org: f.Org, Purpose: f.Purpose,
 		Limit: f.Limit, Cursor: f.Cursor}
 	if f.OldestFirst {
 		q.Order = audit.OldestFirst

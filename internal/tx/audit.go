@@ -142,7 +142,9 @@ func validateRefusalTallies(m *RecordUnattributedRefusals) error {
 	return nil
 }
 
-// QueryAuditHistory asks to read Patient's access history. Reading who saw
+// QueryAuditHistory asks to read Patient's access history, or with Patient
+// empty the events about no patient (the requests gateways refused), which
+// only an auditor may read. Reading who saw
 // a patient's records is itself a disclosure, so the query is a
 // transaction: the ledger checks that the signer is the patient, a delegate
 // the patient allowed to read the history, or an auditor, and records the

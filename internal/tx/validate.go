@@ -78,6 +78,9 @@ func ValidateBasic(chainID string, t *Tx, m Msg) error {
 		return validateRefusalTallies(rs)
 	}
 	if q, ok := m.(*QueryAuditHistory); ok {
+		if q.Patient == "" {
+			return nil // the events about no patient
+		}
 		return checkID("patient", q.Patient)
 	}
 	if handled, err := validateConsentMsg(t, m); handled {
