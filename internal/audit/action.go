@@ -289,9 +289,9 @@ func builtinActions() []struct {
 		}},
 		{ActionAccessRefused, ActionInfo{
 			Description: "request refused by a gateway", PatientOptional: true,
-			// Refused before any data moved: DICOM's security alert, like an
-			// emergency override, is the closest coding.
-			FHIR: FHIRMapping{Type: codingSecurityAlert, Subtype: []Coding{codingEmergencyOverride}, Action: "E", UserType: codingRecipient, Flow: FlowDecision},
+			// Refused before any data moved: a DICOM security alert for an
+			// attempted use of a function the caller may not use.
+			FHIR: FHIRMapping{Type: codingSecurityAlert, Subtype: []Coding{codingRestrictedUse}, Action: "E", UserType: codingRecipient, Flow: FlowDecision},
 		}},
 		{ActionAuditReview, ActionInfo{
 			Description: "review of the refused requests", PatientOptional: true,

@@ -52,6 +52,7 @@ var (
 	codingRESTOperation     = Coding{systemAuditEventType, "rest", "Restful Operation"}
 	codingSecurityAlert     = Coding{systemDCM, "110113", "Security Alert"}
 	codingEmergencyOverride = Coding{systemDCM, "110127", "Emergency Override Started"}
+	codingRestrictedUse     = Coding{systemDCM, "110132", "Use of Restricted Function"}
 	codingExport            = Coding{systemDCM, "110106", "Export"}
 	codingDisclose          = Coding{systemLifecycle, "disclose", "Disclose Record Lifecycle Event"}
 

@@ -156,9 +156,9 @@ func (g *Gateway) logRefusals(h http.Handler) http.Handler {
 // which are put on the record as such (audit.refusal), one event an
 // attempt.
 var refusedBeforeLedger = map[string]bool{
-	string(smart.ReasonScopeInsufficient): true,
-	"organization_mismatch":               true,
-	"purpose_missing":                     true,
+	string(smart.ReasonScopeInsufficient):    true,
+	string(smart.ReasonOrganizationMismatch): true,
+	"purpose_missing":                        true,
 	// This node's own token, for a known client: the holder is certain
 	// even though the token is no longer good.
 	string(smart.ReasonTokenExpired):     true,
