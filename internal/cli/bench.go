@@ -18,7 +18,7 @@ func runBench(e *env, args []string) error {
 	asJSON := fs.Bool("json", false, `print {"app_tps","baseline_tps","ratio",...}`)
 	recordsMode := fs.Bool("records", false, "measure encrypted record writes, then audited threshold-decrypted reads, for --duration each")
 	size := fs.Int("size", 10<<10, "with --records: bytes of each record's FHIR JSON")
-	workers := fs.Int("workers", 32, "with --records: concurrent writers, then readers, spread over the gateways; with --fhir: concurrent FHIR clients (default 8)")
+	workers := fs.Int("workers", 32, "concurrent clients: with --records, writers then readers spread over the gateways (32 unless set); with --fhir, FHIR clients (8 unless set)")
 	fhirMode := fs.Bool("fhir", false, "measure FHIR reads and searches (p50, p99, throughput) through node0's gateway acting for an organization, for --duration each")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return err

@@ -176,8 +176,7 @@ func parse(fs *flag.FlagSet, args []string, minPos, maxPos int) ([]string, error
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fs.Usage()
-				return nil, err
+				return nil, err // Parse has printed the usage
 			}
 			return nil, withHint(usageError("%s: %v", fs.Name(), err), "run 'carechain "+fs.Name()+" --help'")
 		}
