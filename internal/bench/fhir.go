@@ -45,6 +45,12 @@ type FHIRResult struct {
 	SearchP50MS  float64 `json:"search_p50_ms"`
 	SearchP99MS  float64 `json:"search_p99_ms"`
 	Failed       int64   `json:"failed"`
+	// Bundles is how many transaction Bundles of BundleEntries
+	// Observations set the scene up, and BundleMeanMS how long each took
+	// on average: one record.batch each, sealed, anchored and committed.
+	Bundles       int     `json:"bundles"`
+	BundleEntries int     `json:"bundle_entries"`
+	BundleMeanMS  float64 `json:"bundle_mean_ms"`
 }
 
 // RunFHIR measures FHIR reads (GET Observation/{id}) and searches (a page
@@ -91,11 +97,20 @@ func RunFHIR(ctx context.Context, opt FHIROptions) (*FHIRResult, error) {
 		return nil, err
 	}
 	fmt.Fprintf(progress, "bench: registering an organization, a practitioner and a patient; writing %d Observations\n", opt.Records)
-	doctor, patientRef, ids, err := fhirWorld(ctx, gw, admin, org, opt.Records)
+	doctor, patientRef, ids, bundles, err := fhirWorld(ctx, gw, admin, org, opt.Records)
 	if err != nil {
 		return nil, err
 	}
-	res := &FHIRResult{Validators: opt.Validators, Workers: opt.Workers, Records: len(ids), PageSize: opt.PageSize}
+	res := &FHIRResult{Validators: opt.Validators, Workers: opt.Workers, Records: len(ids), PageSize: opt.PageSize,
+		Bundles: len(bundles), BundleEntries: bundleEntries}
+	var total time.Duration
+	for _, d := range bundles {
+		total += d
+	}
+	if len(bundles) > 0 {
+		res.BundleMeanMS = float64(total.Microseconds()) / 1000 / float64(len(bundles))
+	}
+	fmt.Fprintf(progress, "bench:   %d transaction Bundles of %d Observations, %.0f ms each on average\n", res.Bundles, bundleEntries, res.BundleMeanMS)
 	phase := func(name string, op func(ctx context.Context, token string) error) (int64, float64, float64, float64, error) {
 		tok, err := gw.Token(ctx, doctor, "system/*.rs", "TREAT")
 		if err != nil {
@@ -153,13 +168,18 @@ func actFor(home string, org *keyfile.Key) error {
 	return node.SaveConfig(home, cfg)
 }
 
+// bundleEntries is how many Observations each of the bench's transaction
+// Bundles holds.
+const bundleEntries = 50
+
 // fhirWorld registers the organization, a practitioner of it and a
 // patient, and writes the patient's Patient resource and n Observations
-// through the FHIR API, in transaction Bundles.
-func fhirWorld(ctx context.Context, gw *client.Client, admin, org *keyfile.Key, n int) (*keyfile.Key, string, []string, error) {
+// through the FHIR API, in transaction Bundles of bundleEntries, whose
+// durations it returns.
+func fhirWorld(ctx context.Context, gw *client.Client, admin, org *keyfile.Key, n int) (*keyfile.Key, string, []string, []time.Duration, error) {
 	chainID, err := gw.ChainID(ctx)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", nil, nil, err
 	}
 	doctor, _ := keyfile.Generate()
 	patient, _ := keyfile.Generate()
@@ -172,12 +192,12 @@ func fhirWorld(ctx context.Context, gw *client.Client, admin, org *keyfile.Key, 
 		{patient, tx.NewRegistration(chainID, tx.KindPatient, "", "", patient.Sign, patient.HPKEPublic())},
 	} {
 		if _, err := gw.Send(ctx, s.signer, s.m); err != nil {
-			return nil, "", nil, err
+			return nil, "", nil, nil, err
 		}
 	}
 	tok, err := gw.Token(ctx, doctor, "system/*.c", "")
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", nil, nil, err
 	}
 	post := func(entries []any) ([]string, error) {
 		b, _ := json.Marshal(map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": entries})
@@ -209,24 +229,27 @@ func fhirWorld(ctx context.Context, gw *client.Client, admin, org *keyfile.Key, 
 	pids, err := post([]any{map[string]any{"request": map[string]any{"method": "POST", "url": "Patient"}, "resource": map[string]any{
 		"resourceType": "Patient", "identifier": []any{map[string]any{"system": "urn:carechain:patient", "value": patient.ID}}}}})
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", nil, nil, err
 	}
 	ref := "Patient/" + pids[0]
 	var ids []string
+	var took []time.Duration
 	for len(ids) < n {
 		var entries []any
-		for i := 0; i < min(50, n-len(ids)); i++ {
+		for i := 0; i < min(bundleEntries, n-len(ids)); i++ {
 			entries = append(entries, map[string]any{"request": map[string]any{"method": "POST", "url": "Observation"}, "resource": map[string]any{
 				"resourceType": "Observation", "status": "final", "subject": map[string]any{"reference": ref},
 				"code":              map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": "8867-4"}}},
 				"effectiveDateTime": time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(len(ids)+i) * time.Hour).Format(time.RFC3339),
 				"valueQuantity":     map[string]any{"value": 60 + i%40, "unit": "/min"}}})
 		}
+		start := time.Now()
 		got, err := post(entries)
 		if err != nil {
-			return nil, "", nil, err
+			return nil, "", nil, nil, err
 		}
+		took = append(took, time.Since(start))
 		ids = append(ids, got...)
 	}
-	return doctor, ref, ids, nil
+	return doctor, ref, ids, took, nil
 }
