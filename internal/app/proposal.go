@@ -9,7 +9,10 @@ type signerNonce struct {
 // proposalOrder is the order in which a proposal carries transactions
 // whose signers and nonces are txs, given in the mempool's order: that
 // order, except that a transaction whose predecessor (same signer, nonce
-// one less) stands later is moved to just after it.
+// one less) is in the list but not yet placed waits for it, and is placed
+// right after it — and so, in turn, do the transactions waiting for that
+// one. Mempool order [4, 5, 6, 3] becomes [3, 4, 5, 6]: 4 waits for 3,
+// 5 for 4, 6 for 5.
 //
 // CometBFT's mempool lists a transaction when its CheckTx answer is
 // handled, not when the app checked it, and the two orders can differ:
@@ -18,7 +21,7 @@ type signerNonce struct {
 // two CheckTx calls running at once — from two peers, or a peer and the
 // RPC — can list nonce n+1 before n. Proposed in that order, n+1 fails
 // with nonce_gap in the block and its signer's later transactions fail
-// their recheck. Putting each transaction after its predecessor proposes
+// their recheck. Placing each transaction after its predecessor proposes
 // what the app admitted, in the order it admitted it.
 //
 // A transaction only ever moves later, so it still follows everything it
@@ -28,31 +31,32 @@ type signerNonce struct {
 // proposer runs this; the block, once proposed, executes as it is on every
 // node.
 func proposalOrder(txs []signerNonce) []int {
-	last := make(map[signerNonce]int, len(txs))
-	for i, k := range txs {
-		last[k] = i
+	present := make(map[signerNonce]bool, len(txs))
+	for _, k := range txs {
+		present[k] = true
 	}
+	placed := make(map[signerNonce]bool, len(txs))
 	waiting := map[signerNonce][]int{} // by the predecessor they wait for
 	order := make([]int, 0, len(txs))
-	var emit func(i int)
-	emit = func(i int) {
-		order = append(order, i)
-		if w, ok := waiting[txs[i]]; ok {
-			delete(waiting, txs[i])
-			for _, j := range w {
-				emit(j)
-			}
-		}
-	}
 	for i, k := range txs {
 		if k.nonce > 0 {
 			pred := signerNonce{k.signer, k.nonce - 1}
-			if p, ok := last[pred]; ok && p > i {
+			if present[pred] && !placed[pred] {
 				waiting[pred] = append(waiting[pred], i)
 				continue
 			}
 		}
-		emit(i)
+		// Place i, then whatever waits for what was just placed.
+		for next := []int{i}; len(next) > 0; {
+			j := next[0]
+			next = next[1:]
+			order = append(order, j)
+			placed[txs[j]] = true
+			if w, ok := waiting[txs[j]]; ok {
+				delete(waiting, txs[j])
+				next = append(w, next...)
+			}
+		}
 	}
 	return order
 }
