@@ -106,7 +106,7 @@ func (s *Server) CapabilityStatement() CapabilityStatement {
 		res.Operation = s.operationsLocked(typ)
 		rest.Resource = append(rest.Resource, res)
 	}
-	for _, in := range []Interaction{Transaction, HistorySystem, SearchSystem} {
+	for _, in := range []Interaction{Transaction, Batch, HistorySystem, SearchSystem} {
 		if _, ok := s.handlers[handlerKey{interaction: in}]; ok {
 			rest.Interaction = append(rest.Interaction, Interactions{Code: in})
 		}

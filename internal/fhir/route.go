@@ -28,9 +28,12 @@ const (
 	SearchType      Interaction = "search-type"
 	Capabilities    Interaction = "capabilities"
 	Transaction     Interaction = "transaction" // POST [base] with a Bundle: transaction or batch
-	HistorySystem   Interaction = "history-system"
-	SearchSystem    Interaction = "search-system"
-	Operation       Interaction = "operation" // $name at system, type or instance level
+	// Batch is declared beside Transaction when the POST [base] handler
+	// also takes batch Bundles; requests route to Transaction either way.
+	Batch         Interaction = "batch"
+	HistorySystem Interaction = "history-system"
+	SearchSystem  Interaction = "search-system"
+	Operation     Interaction = "operation" // $name at system, type or instance level
 )
 
 // Perm is the SMART v2 permission an interaction needs on its resource

@@ -79,11 +79,12 @@ func (s *Server) Handle(resourceType string, in Interaction, h http.Handler) {
 }
 
 // HandleSystem registers h for a system-level interaction (Transaction,
-// SearchSystem, HistorySystem). Such a request names no single resource
-// type, so h must check the token's scopes for every type it touches
-// (RequireScope).
+// Batch, SearchSystem, HistorySystem). Such a request names no single
+// resource type, so h must check the token's scopes for every type it
+// touches (RequireScope). Batch only declares, in the CapabilityStatement,
+// that the Transaction handler takes batch Bundles too.
 func (s *Server) HandleSystem(in Interaction, h http.Handler) {
-	if in != Transaction && in != SearchSystem && in != HistorySystem {
+	if in != Transaction && in != Batch && in != SearchSystem && in != HistorySystem {
 		panic("fhir: " + string(in) + " is not a system interaction")
 	}
 	s.register(handlerKey{interaction: in}, h)

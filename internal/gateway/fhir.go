@@ -87,6 +87,9 @@ func (g *Gateway) mountFHIR(mux *http.ServeMux) {
 	// Any method, so that a GET is told "405, use POST" by the token
 	// endpoint rather than "no such endpoint".
 	mux.HandleFunc(smart.TokenPath, g.smart.ServeToken)
+	// A batch Bundle's entries are served by the same chain, without the
+	// base path (fhirBatch).
+	g.fhirEntries = g.logRefusals(g.fhir)
 	fhirHandler := g.logRefusals(http.StripPrefix(smart.FHIRPath, g.fhir))
 	mux.Handle(smart.FHIRPath, fhirHandler)
 	mux.Handle(smart.FHIRPath+"/", fhirHandler)

@@ -48,6 +48,9 @@ func (g *Gateway) fhirTransaction(w http.ResponseWriter, r *http.Request, c call
 	if len(body) > maxBundleBytes {
 		return fhir.Errorf(http.StatusRequestEntityTooLarge, fhir.IssueTooCostly, "too_large", "the Bundle is larger than %d bytes", maxBundleBytes)
 	}
+	if b, err := fhir.ParseResource(body); err == nil && b.Type() == "Bundle" && b["type"] == "batch" {
+		return g.fhirBatch(w, r, b)
+	}
 	if _, ferr := parseTransaction(r, body); ferr != nil {
 		return ferr
 	}
@@ -192,10 +195,8 @@ func parseTransaction(r *http.Request, body []byte) ([]txEntry, *fhir.Error) {
 	}
 	switch typ, _ := b["type"].(string); typ {
 	case "transaction":
-	case "batch":
-		return nil, fhir.Errorf(http.StatusUnprocessableEntity, fhir.IssueNotSupported, "bundle_type_unsupported", "batch Bundles are not supported; send a transaction").At("Bundle.type")
 	default:
-		return nil, fhir.Invalid("Bundle.type", "Bundle.type must be transaction, not %.80q", typ)
+		return nil, fhir.Invalid("Bundle.type", "Bundle.type must be transaction or batch, not %.80q", typ)
 	}
 	raw, ok := b["entry"].([]any)
 	if !ok || len(raw) == 0 {

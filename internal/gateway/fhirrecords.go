@@ -235,6 +235,7 @@ func (g *Gateway) actFor(key *keyfile.Key, baseURL string) {
 	}
 	srv.HandleOperation("Patient", "everything", true, smart.PermRead, g.handler(g.fhirEverything))
 	srv.HandleSystem(fhir.Transaction, g.handler(g.fhirTransaction))
+	srv.HandleSystem(fhir.Batch, g.handler(g.fhirTransaction))
 	srv.HandleSystem(fhir.SearchSystem, g.handler(g.fhirSearchSystem))
 }
 
@@ -707,10 +708,11 @@ type bundleRequest struct {
 }
 
 type bundleResponse struct {
-	Status       string `json:"status"`
-	Location     string `json:"location,omitempty"`
-	Etag         string `json:"etag,omitempty"`
-	LastModified string `json:"lastModified,omitempty"`
+	Status       string        `json:"status"`
+	Location     string        `json:"location,omitempty"`
+	Etag         string        `json:"etag,omitempty"`
+	LastModified string        `json:"lastModified,omitempty"`
+	Outcome      fhir.Resource `json:"outcome,omitempty"` // a batch entry's OperationOutcome
 }
 
 // prefix splits a FHIR search prefix (eq, ne, gt, lt, ge, le, sa, eb,

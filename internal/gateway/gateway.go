@@ -63,6 +63,9 @@ type Gateway struct {
 	// EnableFHIR has run.
 	smart *smart.Server
 	fhir  *fhir.Server
+	// fhirEntries serves a batch Bundle's entries: fhir behind the same
+	// refusal logging as /fhir, without the base path.
+	fhirEntries http.Handler
 	// submitQuery submits a signed query and waits for its block. It is
 	// submitAndWait on a node; tests of what the gateway serves after a
 	// permitted query replace it, since what the ledger permits is the
