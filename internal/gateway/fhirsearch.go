@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"net/url"
@@ -32,8 +33,36 @@ type searchQuery struct {
 	ids     map[string]bool // _id, if given
 	dates   []dateRange
 	tokens  map[string]string // element (code, category) → token search value
+	sort    []sortKey         // _sort, if given
 	count   int
 	offset  int
+}
+
+// sortKey is one _sort key: the clinical date, the time of the latest
+// version, or the id, ascending unless desc. Every key is ledger metadata,
+// so a search is sorted before anything is decrypted.
+type sortKey struct {
+	field string
+	desc  bool
+}
+
+// sortFields are the _sort keys a search takes.
+var sortFields = []string{"date", "_lastUpdated", "_id"}
+
+func (k sortKey) compare(a, b candidate) int {
+	var c int
+	switch k.field {
+	case "date":
+		c = cmp.Compare(a.v.Date, b.v.Date)
+	case "_lastUpdated":
+		c = cmp.Compare(a.v.Time, b.v.Time)
+	case "_id":
+		c = cmp.Compare(a.rec.ID, b.rec.ID)
+	}
+	if k.desc {
+		return -c
+	}
+	return c
 }
 
 // dateRange is one date= condition: the record's clinical date must fall
@@ -145,6 +174,14 @@ func parseSearch(snap kv.Reader, params url.Values, types []string) (searchQuery
 				}
 				q.dates = append(q.dates, r)
 			}
+		case "_sort":
+			for _, f := range strings.Split(v, ",") {
+				k := sortKey{field: strings.TrimPrefix(f, "-"), desc: strings.HasPrefix(f, "-")}
+				if !slices.Contains(sortFields, k.field) {
+					return q, fhir.Invalid("_sort", "a search sorts by %s (each ascending, or descending with '-'), not %.40q", strings.Join(sortFields, ", "), f)
+				}
+				q.sort = append(q.sort, k)
+			}
 		case "code", "category":
 			if onlyPatient {
 				return q, fhir.Invalid(name, "a Patient search takes _id or identifier")
@@ -233,6 +270,18 @@ func (g *Gateway) candidates(ctx context.Context, snap kv.Reader, height int64, 
 		if d.Allowed {
 			out = append(out, candidate{rec, v})
 		}
+	}
+	if len(q.sort) > 0 {
+		// As asked; ties stay by id.
+		slices.SortStableFunc(out, func(a, b candidate) int {
+			for _, k := range q.sort {
+				if c := k.compare(a, b); c != 0 {
+					return c
+				}
+			}
+			return 0
+		})
+		return out, nil
 	}
 	// The Patient first, as $everything promises; the rest by id.
 	slices.SortStableFunc(out, func(a, b candidate) int {
@@ -429,7 +478,7 @@ func (g *Gateway) fhirEverything(w http.ResponseWriter, r *http.Request, c calle
 		return ferr
 	}
 	p := url.Values{"patient": {"Patient/" + rt.ID}}
-	for _, k := range []string{"_count", "_offset", "date"} {
+	for _, k := range []string{"_count", "_offset", "_sort", "date"} {
 		if v, ok := params[k]; ok {
 			p[k] = v
 		}
