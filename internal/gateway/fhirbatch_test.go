@@ -11,10 +11,7 @@ import (
 // stays written.
 func TestFHIRBatch(t *testing.T) {
 	f := startFHIRNet(t, nil)
-	tok := f.token(t, f.doctor, "system/*.cruds", "TREAT")
-	pat := f.do(t, "POST", "/Patient", tok, patientResource(f.patient.ID))
-	f.expect(t, pat, 201, "")
-	pid := pat.body["id"].(string)
+	tok, pid := f.patientAndToken(t)
 
 	entry := func(method, url string, res any) map[string]any {
 		e := map[string]any{"request": map[string]any{"method": method, "url": url}}

@@ -132,6 +132,16 @@ func (f *fhirNet) expect(t *testing.T, r fhirResponse, status int, code string) 
 	}
 }
 
+// patientAndToken is a practitioner's token with every scope and TREAT,
+// and the id of the patient's Patient resource it created.
+func (f *fhirNet) patientAndToken(t *testing.T) (token, patientID string) {
+	t.Helper()
+	token = f.token(t, f.doctor, "system/*.cruds", "TREAT")
+	pat := f.do(t, "POST", "/Patient", token, patientResource(f.patient.ID))
+	f.expect(t, pat, 201, "")
+	return token, pat.body["id"].(string)
+}
+
 func patientResource(ledgerID string) map[string]any {
 	return map[string]any{"resourceType": "Patient", "name": []any{map[string]any{"family": "Test", "given": []any{"Pat"}}},
 		"birthDate":  "1980-02-03",
@@ -371,10 +381,7 @@ func TestFHIRRecordLifecycle(t *testing.T) {
 // gateway, admitted in order, committed together), and none may collide.
 func TestFHIRConcurrentClients(t *testing.T) {
 	f := startFHIRNet(t, nil)
-	tok := f.token(t, f.doctor, "system/*.cruds", "TREAT")
-	pat := f.do(t, "POST", "/Patient", tok, patientResource(f.patient.ID))
-	f.expect(t, pat, 201, "")
-	pid := pat.body["id"].(string)
+	tok, pid := f.patientAndToken(t)
 	const clients = 12
 	errs := make(chan string, clients)
 	for i := range clients {

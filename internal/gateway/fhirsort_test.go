@@ -11,10 +11,7 @@ import (
 // not know.
 func TestFHIRSearchSort(t *testing.T) {
 	f := startFHIRNet(t, nil)
-	tok := f.token(t, f.doctor, "system/*.cruds", "TREAT")
-	pat := f.do(t, "POST", "/Patient", tok, patientResource(f.patient.ID))
-	f.expect(t, pat, 201, "")
-	pid := pat.body["id"].(string)
+	tok, pid := f.patientAndToken(t)
 	for _, d := range []string{"2024-03-01", "2024-01-01", "2024-02-01"} {
 		f.expect(t, f.do(t, "POST", "/Observation", tok, observation("Patient/"+pid, "8302-2", d)), 201, "")
 	}
