@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/fhir"
@@ -151,4 +152,134 @@ func (g *Gateway) fhirDirectoryHistory(w http.ResponseWriter, r *http.Request, c
 	}
 	fhir.WriteResource(w, http.StatusOK, b)
 	return nil
+}
+
+// maxDirectoryScan bounds the entries a directory search reads: it scans
+// the directory, which has no index by identifier or name.
+const maxDirectoryScan = 20_000
+
+// fhirDirectorySearch finds directory entries of a type by identifier
+// (system|value, or a value in any system), name (a case-insensitive
+// prefix of a name, a family or a given name) and _id, all of which must
+// match, paged with _count and _offset. The directory is public reference
+// data: any client with search scope for the type may search it, and the
+// search is not an audit event, as reads of it are not.
+func (g *Gateway) fhirDirectorySearch(w http.ResponseWriter, r *http.Request, c caller, rt fhir.Route) *fhir.Error {
+	params := r.URL.Query()
+	q := searchQuery{count: defaultPage}
+	var match []func(fhir.Resource, string) bool
+	for name, vals := range params {
+		v := vals[0]
+		switch name {
+		case "_count", "_offset":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fhir.Invalid(name, "%s must be a whole number, not %q", name, v)
+			}
+			if name == "_count" {
+				q.count = min(n, maxPage)
+			} else {
+				q.offset = n
+			}
+		case "_format":
+		case "identifier":
+			system, value, ok := strings.Cut(v, "|")
+			if !ok {
+				system, value = "", v
+			}
+			match = append(match, func(res fhir.Resource, _ string) bool { return hasIdentifier(res, system, value, ok) })
+		case "name":
+			prefix := strings.ToLower(v)
+			match = append(match, func(res fhir.Resource, _ string) bool { return hasNamePrefix(res, prefix) })
+		case "_id":
+			ids := strings.Split(v, ",")
+			match = append(match, func(_ fhir.Resource, id string) bool { return slices.Contains(ids, id) })
+		default:
+			return fhir.Invalid(name, "search parameter %s is not supported on %s (see the CapabilityStatement)", name, rt.Type)
+		}
+	}
+	snap, _, err := g.latest()
+	if err != nil {
+		return stateError(err)
+	}
+	var found []fhir.Resource
+	scanned := 0
+	var ferr *fhir.Error
+	err = records.LatestDirectory(snap, func(d *records.DirectoryVersion) bool {
+		if scanned++; scanned > maxDirectoryScan {
+			ferr = fhir.Errorf(http.StatusUnprocessableEntity, fhir.IssueTooCostly, "too_costly", "the directory holds more than %d entries to scan", maxDirectoryScan)
+			return false
+		}
+		if d.ResourceType != rt.Type {
+			return true
+		}
+		res, rerr := renderedAt(d.Resource, d.ID, d.Version, d.Time)
+		if rerr != nil {
+			ferr = rerr
+			return false
+		}
+		for _, m := range match {
+			if !m(res, d.ID) {
+				return true
+			}
+		}
+		found = append(found, res)
+		return true
+	})
+	if err != nil {
+		return stateError(err)
+	}
+	if ferr != nil {
+		return ferr
+	}
+	total := len(found)
+	b := bundle{ResourceType: "Bundle", Type: "searchset", Total: &total, Entry: []bundleEntry{}}
+	for _, res := range found[min(q.offset, total):min(q.offset+q.count, total)] {
+		b.Entry = append(b.Entry, bundleEntry{FullURL: g.resourceURL(rt.Type, res["id"].(string), 0), Resource: res, Search: &bundleSearch{Mode: "match"}})
+	}
+	b.Link = pageLinks(g.fhir.BaseURL()+"/"+rt.Type, params, q, total)
+	fhir.WriteResource(w, http.StatusOK, b)
+	return nil
+}
+
+// hasIdentifier reports whether res has an identifier with value, and
+// with system when withSystem.
+func hasIdentifier(res fhir.Resource, system, value string, withSystem bool) bool {
+	ids, _ := res["identifier"].([]any)
+	for _, v := range ids {
+		id, _ := v.(map[string]any)
+		s, _ := id["system"].(string)
+		val, _ := id["value"].(string)
+		if val == value && (!withSystem || s == system) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasNamePrefix reports whether a name of res starts with prefix
+// (lower case): a name string (Organization, Location…) or a HumanName's
+// text, family or given names (Practitioner).
+func hasNamePrefix(res fhir.Resource, prefix string) bool {
+	has := func(s string) bool { return strings.HasPrefix(strings.ToLower(s), prefix) }
+	switch n := res["name"].(type) {
+	case string:
+		return has(n)
+	case []any:
+		for _, v := range n {
+			hn, _ := v.(map[string]any)
+			for _, k := range []string{"text", "family"} {
+				if s, _ := hn[k].(string); has(s) {
+					return true
+				}
+			}
+			given, _ := hn["given"].([]any)
+			for _, g := range given {
+				if s, _ := g.(string); has(s) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }

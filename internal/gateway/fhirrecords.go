@@ -232,6 +232,9 @@ func (g *Gateway) actFor(key *keyfile.Key, baseURL string) {
 		srv.Handle(t, fhir.VRead, g.handler(g.fhirDirectoryRead))
 		srv.Handle(t, fhir.Update, g.handler(g.fhirDirectoryUpdate))
 		srv.Handle(t, fhir.HistoryInstance, g.handler(g.fhirDirectoryHistory))
+		srv.Handle(t, fhir.SearchType, g.handler(g.fhirDirectorySearch))
+		srv.Search(t, fhir.SearchParam{Name: "identifier", Type: "token"}, fhir.SearchParam{Name: "name", Type: "string"},
+			fhir.SearchParam{Name: "_id", Type: "token"}, fhir.SearchParam{Name: "_count", Type: "number"})
 	}
 	srv.HandleOperation("Patient", "everything", true, smart.PermRead, g.handler(g.fhirEverything))
 	srv.HandleSystem(fhir.Transaction, g.handler(g.fhirTransaction))

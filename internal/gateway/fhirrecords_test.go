@@ -334,6 +334,13 @@ func TestFHIRRecordLifecycle(t *testing.T) {
 		t.Errorf("Organization history: %s", h.raw)
 	}
 	f.expect(t, f.do(t, "GET", "/Practitioner/"+dirID, tok, nil), 404, "")
+	if found := f.do(t, "GET", "/Organization?name=general%20h", tok, nil); found.total() != 1 || !strings.Contains(string(found.raw), dirID) {
+		t.Errorf("Organization by name: %s", found.raw)
+	}
+	if found := f.do(t, "GET", "/Organization?identifier=urn:x|1", tok, nil); found.status != 200 || found.total() != 0 {
+		t.Errorf("Organization by an identifier it lacks: %s", found.raw)
+	}
+	f.expect(t, f.do(t, "GET", "/Organization?color=red", tok, nil), 400, "invalid")
 
 	f.expect(t, f.do(t, "DELETE", "/Observation/"+oid, tok, nil), 204, "")
 	f.expect(t, f.do(t, "GET", "/Observation/"+oid, tok, nil), 410, "")

@@ -93,6 +93,40 @@ func DirectoryVersions(st kv.Reader, id string) ([]*DirectoryVersion, error) {
 	return out, nil
 }
 
+// LatestDirectory calls fn with the latest version of every directory
+// entry, in id order, until fn returns false. It reads every version of
+// every entry, so it is for a directory of thousands, not millions.
+func LatestDirectory(st kv.Reader, fn func(*DirectoryVersion) bool) error {
+	p := []byte(prefixDirectory)
+	var last *DirectoryVersion
+	var bad error
+	stopped := false
+	err := st.Iterate(p, kv.PrefixEnd(p), false, func(_, v []byte) bool {
+		d, err := DecodeDirectoryVersion(v)
+		if err != nil {
+			bad = err
+			return false
+		}
+		if last != nil && d.ID != last.ID {
+			if !fn(last) {
+				stopped = true
+				return false
+			}
+		}
+		last = d
+		return true
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("list directory: %w", err)
+	case bad != nil:
+		return bad
+	case last != nil && !stopped:
+		fn(last)
+	}
+	return nil
+}
+
 // PutDirectory writes a version of a directory entry. The signer (or the
 // member it signs for, cx.Signer) must be an organization or one of its
 // practitioners or applications; later versions must come from the

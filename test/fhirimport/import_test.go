@@ -96,6 +96,58 @@ func TestImportSyntheaAndReadBack(t *testing.T) {
 	}
 	el := time.Since(readStart)
 	t.Logf("read %d resources back in %s (%.1f reads/s)", reads, el.Round(time.Millisecond), float64(reads)/el.Seconds())
+
+	// The imported directory is searchable by identifier and name.
+	for _, c2 := range []struct {
+		query string
+		want  string
+	}{
+		{"/Organization?identifier=https://github.com/synthetichealth/synthea|ef58ea08-d883-3957-8300-150554edc8fb", "HEALTHALLIANCE HOSPITALS, INC"},
+		{"/Organization?name=healthalliance", "HEALTHALLIANCE HOSPITALS, INC"},
+		{"/Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|" + firstPractitionerNPI(t), `"resourceType":"Practitioner"`},
+	} {
+		status, body, err := c.FHIR(ctx, tok.AccessToken, http.MethodGet, c2.query, nil)
+		if err != nil || status != http.StatusOK {
+			t.Fatalf("%s: %d %v %s", c2.query, status, err, body)
+		}
+		var b struct {
+			Total int `json:"total"`
+		}
+		if err := json.Unmarshal(body, &b); err != nil || b.Total != 1 || !strings.Contains(string(body), c2.want) {
+			t.Errorf("%s: total %d, want one with %s: %.300s", c2.query, b.Total, c2.want, body)
+		}
+	}
+}
+
+// firstPractitionerNPI is the NPI of the first Practitioner in Synthea's
+// practitioner Bundle.
+func firstPractitionerNPI(t *testing.T) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(syntheaDir, "practitionerInformation*.json"))
+	if len(files) != 1 {
+		t.Fatalf("practitioner bundles: %v", files)
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b struct {
+		Entry []struct {
+			Resource struct {
+				Identifier []struct{ System, Value string } `json:"identifier"`
+			} `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(data, &b); err != nil || len(b.Entry) == 0 {
+		t.Fatalf("practitioner bundle: %v", err)
+	}
+	for _, id := range b.Entry[0].Resource.Identifier {
+		if id.System == "http://hl7.org/fhir/sid/us-npi" {
+			return id.Value
+		}
+	}
+	t.Fatal("the first practitioner has no NPI")
+	return ""
 }
 
 // expected is what each created entry of a bundle should read back as: the
