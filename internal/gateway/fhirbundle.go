@@ -9,6 +9,7 @@ import (
 
 	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/fhir"
+	"github.com/carechain/carechain/internal/records"
 	"github.com/carechain/carechain/internal/smart"
 	"github.com/carechain/carechain/internal/tx"
 )
@@ -25,12 +26,17 @@ const (
 type txEntry struct {
 	fullURL string
 	res     fhir.Resource
-	id      string // the id it will get
+	id      string // the id it will get, or the one it updates
 	patient string // its ledger patient, once known (records)
+	// update is set for a PUT: a new version of the entry id, with the
+	// If-Match the entry asked for; version is a directory entry's next.
+	update  bool
+	ifMatch string
+	version uint64
 }
 
 // fhirTransaction takes a transaction Bundle of creates (POST entries) and
-// writes it as one record.batch transaction, which the ledger applies
+// updates (PUT entries) and writes it as one record.batch transaction, which the ledger applies
 // whole or not at all: a Bundle refused anywhere leaves nothing behind —
 // no record, no directory entry, no audit event, no blob on any node.
 //
@@ -70,10 +76,16 @@ func (g *Gateway) fhirTransaction(w http.ResponseWriter, r *http.Request, c call
 		for i, e := range entries {
 			if isDirectoryType(e.res.Type()) {
 				batch[i].Directory = &client.DirectoryWrite{ResourceType: e.res.Type(), Resource: stored(e.res), OnBehalfOf: c.member}
+				if e.update {
+					batch[i].Directory.ID, batch[i].Directory.Version = e.id, e.version
+				}
 				continue
 			}
 			batch[i].Record = &client.RecordWrite{Patient: e.patient, ResourceType: e.res.Type(), Labels: tx.SortLabels(e.res.SecurityLabels()),
 				Date: e.res.ClinicalDate(), Resource: stored(e.res), OnBehalfOf: c.member}
+			if e.update {
+				batch[i].Record.RecordID = e.id
+			}
 		}
 		if written, err = g.org.c.WriteBatch(ctx, g.org.key, batch, client.WaitCommit); err != nil {
 			return err
@@ -99,7 +111,11 @@ func (g *Gateway) fhirTransaction(w http.ResponseWriter, r *http.Request, c call
 	out := bundle{ResourceType: "Bundle", Type: "transaction-response", Entry: make([]bundleEntry, len(entries))}
 	for i, e := range entries {
 		v := written.Versions[i]
-		out.Entry[i] = bundleEntry{Response: &bundleResponse{Status: "201 Created",
+		status := "201 Created"
+		if e.update {
+			status = "200 OK"
+		}
+		out.Entry[i] = bundleEntry{Response: &bundleResponse{Status: status,
 			Location: e.res.Type() + "/" + e.id + "/_history/" + strconv.FormatUint(v, 10), Etag: etag(v)}}
 	}
 	fhir.WriteResource(w, http.StatusOK, out)
@@ -121,7 +137,9 @@ func (g *Gateway) prepareTransaction(r *http.Request, body []byte, n uint64) ([]
 		if isDirectoryType(e.res.Type()) {
 			typ = tx.TypePutDirectory
 		}
-		e.id = tx.BatchEntryID(typ, g.org.key.ID, n, i)
+		if !e.update {
+			e.id = tx.BatchEntryID(typ, g.org.key.ID, n, i)
+		}
 		if e.fullURL != "" {
 			ids[e.fullURL] = e.res.Type() + "/" + e.id
 		}
@@ -129,6 +147,38 @@ func (g *Gateway) prepareTransaction(r *http.Request, body []byte, n uint64) ([]
 	snap, _, err := g.latest()
 	if err != nil {
 		return nil, stateError(err)
+	}
+	// What an update follows: the entry must be there, of its type, at
+	// the version If-Match names. The block checks the version again.
+	current := map[int]string{} // entry → the updated record's patient
+	for i := range entries {
+		e := &entries[i]
+		if !e.update {
+			continue
+		}
+		at := func(ferr *fhir.Error) *fhir.Error { return ferr.At(entryPath(i, ferr)) }
+		if isDirectoryType(e.res.Type()) {
+			vs, err := records.DirectoryVersions(snap, e.id)
+			if tx.CodeOf(err) == tx.CodeNotFound || (err == nil && vs[len(vs)-1].ResourceType != e.res.Type()) {
+				return nil, at(fhir.NotFound("%s/%s is not on this ledger", e.res.Type(), e.id))
+			}
+			if err != nil {
+				return nil, stateError(err)
+			}
+			if ferr := ifMatch(e.res.Type(), e.id, uint64(len(vs)), e.ifMatch); ferr != nil {
+				return nil, at(ferr)
+			}
+			e.version = uint64(len(vs)) + 1
+			continue
+		}
+		rec, _, ferr := g.lookup(snap, e.res.Type(), e.id)
+		if ferr != nil {
+			return nil, at(ferr)
+		}
+		if ferr := ifMatch(e.res.Type(), e.id, rec.Latest, e.ifMatch); ferr != nil {
+			return nil, at(ferr)
+		}
+		current[i] = rec.Patient
 	}
 	// The Patient entries first: records that refer to them learn their
 	// ledger patient from them.
@@ -155,6 +205,10 @@ func (g *Gateway) prepareTransaction(r *http.Request, body []byte, n uint64) ([]
 			if e.patient, ferr = ledgerPatient(snap, e.res, pending); ferr != nil {
 				return nil, ferr.At(entryPath(i, ferr))
 			}
+		}
+		if p, ok := current[i]; ok && p != e.patient {
+			ferr := fhir.Unprocessable("", "%s/%s is a record of another patient; a new version cannot move it", e.res.Type(), e.id)
+			return nil, ferr.At(entryPath(i, ferr))
 		}
 	}
 	return entries, nil
@@ -184,7 +238,7 @@ func entryPath(i int, e *fhir.Error) string {
 }
 
 // parseTransaction checks a transaction Bundle's shape and the token's
-// create scope for each entry's type.
+// create or update scope for each entry's type.
 func parseTransaction(r *http.Request, body []byte) ([]txEntry, *fhir.Error) {
 	b, err := fhir.ParseResource(body)
 	if err != nil {
@@ -206,7 +260,7 @@ func parseTransaction(r *http.Request, body []byte) ([]txEntry, *fhir.Error) {
 		return nil, fhir.Errorf(http.StatusRequestEntityTooLarge, fhir.IssueTooCostly, "too_large", "%d entries, at most %d", len(raw), maxBundleEntries)
 	}
 	out := make([]txEntry, len(raw))
-	seen := map[string]bool{}
+	seen, updated := map[string]bool{}, map[string]bool{}
 	for i, v := range raw {
 		path := "Bundle.entry[" + strconv.Itoa(i) + "]"
 		m, _ := v.(map[string]any)
@@ -218,18 +272,36 @@ func parseTransaction(r *http.Request, body []byte) ([]txEntry, *fhir.Error) {
 		method, _ := req["method"].(string)
 		u, _ := req["url"].(string)
 		typ, _ := res["resourceType"].(string)
-		if method != http.MethodPost {
+		e := txEntry{res: fhir.Resource(res)}
+		perm := smart.PermCreate
+		switch method {
+		case http.MethodPost:
+			if u != typ {
+				return nil, fhir.Invalid(path+".request.url", "request.url %.80q does not match the resource's type %s", u, typ)
+			}
+		case http.MethodPut:
+			t, id, ok := strings.Cut(u, "/")
+			if !ok || t != typ || id == "" || strings.ContainsAny(id, "/?#") {
+				return nil, fhir.Invalid(path+".request.url", "an update's request.url is %s/<id>, not %.80q", typ, u)
+			}
+			if rid, _ := res["id"].(string); rid != id {
+				return nil, fhir.Invalid(path+".resource.id", "the resource's id %.80q does not match request.url %.80q", rid, u)
+			}
+			if updated[u] {
+				return nil, fhir.Invalid(path+".request.url", "%.80s is updated twice in one transaction", u)
+			}
+			updated[u] = true
+			e.update, e.id, perm = true, id, smart.PermUpdate
+			e.ifMatch, _ = req["ifMatch"].(string)
+		default:
 			return nil, fhir.Errorf(http.StatusUnprocessableEntity, fhir.IssueNotSupported, "interaction_not_supported",
-				"transaction entries may only create (POST), not %.10q", method).At(path + ".request.method")
-		}
-		if u != typ {
-			return nil, fhir.Invalid(path+".request.url", "request.url %.80q does not match the resource's type %s", u, typ)
+				"transaction entries create (POST) or update (PUT), not %.10q; erase with DELETE alone", method).At(path + ".request.method")
 		}
 		if !slices.Contains(RecordTypes, typ) && !isDirectoryType(typ) {
 			return nil, fhir.Errorf(http.StatusUnprocessableEntity, fhir.IssueNotSupported, "type_not_supported",
 				"%.80s resources are not stored by this server", typ).At(path + ".resource.resourceType")
 		}
-		if ferr := fhir.RequireScope(r, typ, smart.PermCreate); ferr != nil {
+		if ferr := fhir.RequireScope(r, typ, perm); ferr != nil {
 			return nil, ferr
 		}
 		full, _ := m["fullUrl"].(string)
@@ -239,7 +311,8 @@ func parseTransaction(r *http.Request, body []byte) ([]txEntry, *fhir.Error) {
 			}
 			seen[full] = true
 		}
-		out[i] = txEntry{fullURL: full, res: fhir.Resource(res)}
+		e.fullURL = full
+		out[i] = e
 	}
 	return out, nil
 }

@@ -123,8 +123,8 @@ func (g *Gateway) fhirDirectoryUpdate(w http.ResponseWriter, r *http.Request, c 
 		return ferr
 	}
 	latest := vs[len(vs)-1].Version
-	if m := r.Header.Get("If-Match"); m != "" && m != etag(latest) && m != strconv.Quote(strconv.FormatUint(latest, 10)) {
-		return fhir.Conflict("%s/%s is at version %d; If-Match asked for %s", rt.Type, rt.ID, latest, m)
+	if ferr := ifMatch(rt.Type, rt.ID, latest, r.Header.Get("If-Match")); ferr != nil {
+		return ferr
 	}
 	if _, ferr := g.writeDirectory(r.Context(), c, res, rt.ID, latest+1); ferr != nil {
 		if ferr.Code == tx.CodeInvalid.String() {

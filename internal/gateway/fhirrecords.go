@@ -473,6 +473,15 @@ func instant(nanos int64) string { return time.Unix(0, nanos).UTC().Format(time.
 
 func etag(version uint64) string { return `W/"` + strconv.FormatUint(version, 10) + `"` }
 
+// ifMatch refuses, as 409, an update whose If-Match (m; empty: none)
+// names another version than latest, the one it would follow.
+func ifMatch(typ, id string, latest uint64, m string) *fhir.Error {
+	if m != "" && m != etag(latest) && m != strconv.Quote(strconv.FormatUint(latest, 10)) {
+		return fhir.Conflict("%s/%s is at version %d; If-Match asked for %s", typ, id, latest, m)
+	}
+	return nil
+}
+
 func (g *Gateway) resourceURL(typ, id string, version uint64) string {
 	u := g.fhir.BaseURL() + "/" + typ + "/" + id
 	if version > 0 {
@@ -605,8 +614,8 @@ func (g *Gateway) fhirUpdate(w http.ResponseWriter, r *http.Request, c caller, r
 		}
 		return ferr
 	}
-	if m := r.Header.Get("If-Match"); m != "" && m != etag(rec.Latest) && m != strconv.Quote(strconv.FormatUint(rec.Latest, 10)) {
-		return fhir.Conflict("%s/%s is at version %d; If-Match asked for %s", rt.Type, rt.ID, rec.Latest, m)
+	if ferr := ifMatch(rt.Type, rt.ID, rec.Latest, r.Header.Get("If-Match")); ferr != nil {
+		return ferr
 	}
 	wr, ferr := g.write(r.Context(), c, res, rt.ID, nil)
 	if ferr != nil && strings.Contains(ferr.Message, "is at version") {

@@ -263,6 +263,41 @@ func TestFHIRRecordLifecycle(t *testing.T) {
 		t.Errorf("the Condition's reference was not rewritten to %s: %s", obsRef, cond.raw)
 	}
 
+	// A transaction may update too: the Condition gets a version 2 and a
+	// new Observation comes with it, atomically. A stale If-Match refuses
+	// the whole Bundle, its create included.
+	condRef := strings.TrimSuffix(condLoc, "/_history/1")
+	condID := strings.TrimPrefix(condRef, "Condition/")
+	cond2 := map[string]any{"resourceType": "Condition", "id": condID, "subject": map[string]any{"reference": "Patient/" + pid},
+		"clinicalStatus": map[string]any{"text": "resolved"}}
+	withUpdate := map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{
+		map[string]any{"resource": cond2, "request": map[string]any{"method": "PUT", "url": condRef, "ifMatch": `W/"1"`}},
+		map[string]any{"resource": observation("Patient/"+pid, "8310-5", "2023-01-02"), "request": map[string]any{"method": "POST", "url": "Observation"}},
+	}}
+	ur := f.do(t, "POST", "", tok, withUpdate)
+	f.expect(t, ur, 200, "")
+	if es := ur.entries(); len(es) != 2 || es[0]["response"].(map[string]any)["status"] != "200 OK" ||
+		es[0]["response"].(map[string]any)["location"] != condRef+"/_history/2" || es[1]["response"].(map[string]any)["status"] != "201 Created" {
+		t.Errorf("transaction with an update: %s", ur.raw)
+	}
+	if c2 := f.do(t, "GET", "/"+condRef, tok, nil); !strings.Contains(string(c2.raw), "resolved") || c2.header.Get("ETag") != `W/"2"` {
+		t.Errorf("updated in a transaction: %s", c2.raw)
+	}
+	obsBefore := f.do(t, "GET", "/Observation?patient="+pid, tok, nil).total()
+	stale := f.do(t, "POST", "", tok, withUpdate) // If-Match W/"1", now at 2
+	f.expect(t, stale, 409, "")
+	if !strings.Contains(string(stale.raw), "Bundle.entry[0]") {
+		t.Errorf("the stale entry is not named: %s", stale.raw)
+	}
+	if n := f.do(t, "GET", "/Observation?patient="+pid, tok, nil).total(); n != obsBefore {
+		t.Errorf("a refused transaction created %d observations", n-obsBefore)
+	}
+	twice := map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{
+		map[string]any{"resource": cond2, "request": map[string]any{"method": "PUT", "url": condRef}},
+		map[string]any{"resource": cond2, "request": map[string]any{"method": "PUT", "url": condRef}},
+	}}
+	f.expect(t, f.do(t, "POST", "", tok, twice), 400, "invalid")
+
 	// A transaction whose second entry has no patient: 422 naming it, and
 	// nothing of the first entry readable.
 	before := f.do(t, "GET", "/Observation?patient="+pid, tok, nil).total()
@@ -308,7 +343,7 @@ func TestFHIRRecordLifecycle(t *testing.T) {
 
 	ev := f.do(t, "GET", "/Patient/"+pid+"/$everything", tok, nil)
 	f.expect(t, ev, 200, "")
-	if ev.total() != 4 || ev.entries()[0]["resource"].(map[string]any)["resourceType"] != "Patient" {
+	if ev.total() != 5 || ev.entries()[0]["resource"].(map[string]any)["resourceType"] != "Patient" {
 		t.Errorf("$everything: total %d: %s", ev.total(), ev.raw)
 	}
 	ps := f.do(t, "GET", "/Patient?identifier=urn:carechain:patient|"+f.patient.ID, tok, nil)
@@ -376,10 +411,10 @@ func TestFHIRRecordLifecycle(t *testing.T) {
 			erases++
 		}
 	}
-	// Creates: Patient, Observation, 2 in the Bundle; the failed Bundles
-	// recorded none.
-	if reads == 0 || creates != 4 || erases != 1 {
-		t.Errorf("audit: %d reads, %d creates, %d erasures (want >0, 4, 1)", reads, creates, erases)
+	// Creates: Patient, Observation, 2 in the first Bundle, 1 beside the
+	// update in another; the failed Bundles recorded none.
+	if reads == 0 || creates != 5 || erases != 1 {
+		t.Errorf("audit: %d reads, %d creates, %d erasures (want >0, 5, 1)", reads, creates, erases)
 	}
 }
 
