@@ -28,6 +28,7 @@ func TestFHIRBatch(t *testing.T) {
 		entry("PATCH", "Observation/x", nil),
 		entry("GET", "https://elsewhere.example/fhir/Patient/1", nil),
 		entry("GET", "Observation?patient="+pid, nil),
+		entry("GET", "Observation?patient=a b", nil), // a space: no request line can carry it
 	}}
 	r := f.do(t, "POST", "", tok, batch)
 	f.expect(t, r, 200, "")
@@ -35,12 +36,12 @@ func TestFHIRBatch(t *testing.T) {
 		t.Fatalf("batch answered with %s", r.raw)
 	}
 	es := r.entries()
-	if len(es) != 7 {
-		t.Fatalf("%d entries for 7: %s", len(es), r.raw)
+	if len(es) != 8 {
+		t.Fatalf("%d entries for 8: %s", len(es), r.raw)
 	}
 	want := []struct {
 		status, code string
-	}{{"201", ""}, {"200", ""}, {"422", "unprocessable"}, {"404", "not_found"}, {"400", "invalid"}, {"400", "invalid"}, {"200", ""}}
+	}{{"201", ""}, {"200", ""}, {"422", "unprocessable"}, {"404", "not_found"}, {"400", "invalid"}, {"400", "invalid"}, {"200", ""}, {"4", ""}}
 	for i, w := range want {
 		resp := es[i]["response"].(map[string]any)
 		if !strings.HasPrefix(resp["status"].(string), w.status) {

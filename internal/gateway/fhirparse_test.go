@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/json"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -10,7 +11,8 @@ import (
 )
 
 // FuzzParseTransaction checks that no Bundle makes the transaction parser
-// panic, and that what it accepts is only creates of stored types.
+// panic, and that what it accepts is only entries of stored types, and,
+// with a token that may only create, only creates.
 func FuzzParseTransaction(f *testing.F) {
 	f.Add([]byte(`{"resourceType":"Bundle","type":"transaction","entry":[{"fullUrl":"urn:uuid:1","resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient"}}]}`))
 	f.Add([]byte(`{"resourceType":"Bundle","type":"batch","entry":[]}`))
@@ -31,9 +33,43 @@ func FuzzParseTransaction(f *testing.F) {
 			return
 		}
 		for _, e := range entries {
-			if e.res == nil || !slices.Contains(RecordTypes, e.res.Type()) {
+			if e.res == nil || !slices.Contains(RecordTypes, e.res.Type()) && !isDirectoryType(e.res.Type()) || e.update {
 				t.Fatalf("accepted entry %+v", e)
 			}
+		}
+	})
+}
+
+// FuzzBatchRequest checks that no batch entry makes the request builder
+// panic, and that what it builds stays under the base: a relative path
+// and one of the four methods.
+func FuzzBatchRequest(f *testing.F) {
+	f.Add([]byte(`{"request":{"method":"GET","url":"Observation?patient=a b"}}`))
+	f.Add([]byte(`{"request":{"method":"POST","url":"Observation"},"resource":{"resourceType":"Observation"}}`))
+	f.Add([]byte(`{"request":{"method":"PUT","url":"Observation/1","ifMatch":"W/\"1\""},"resource":{}}`))
+	f.Add([]byte(`{"request":{"method":"GET","url":"https://elsewhere/x"}}`))
+	f.Add([]byte(`{"request":{"method":"GET","url":"//host/x"}}`))
+	f.Add([]byte(`[1,2]`))
+	f.Fuzz(func(t *testing.T, entry []byte) {
+		var v any
+		if json.Unmarshal(entry, &v) != nil {
+			return
+		}
+		r := httptest.NewRequest("POST", "/fhir", nil)
+		sub, ferr := batchRequest(r, 0, v)
+		if ferr != nil {
+			if ferr.Status != 400 {
+				t.Fatalf("status %d for a bad entry", ferr.Status)
+			}
+			return
+		}
+		if !strings.HasPrefix(sub.URL.Path, "/") || strings.HasPrefix(sub.URL.Path, "//") || sub.URL.Host != "" {
+			t.Fatalf("entry %s built a request for %v", entry, sub.URL)
+		}
+		switch sub.Method {
+		case "GET", "POST", "PUT", "DELETE":
+		default:
+			t.Fatalf("entry %s built a %s", entry, sub.Method)
 		}
 	})
 }
