@@ -124,7 +124,12 @@ func (f *ConsentForm) Consent(patient string, agreed time.Time) (consent.Consent
 //	delegate.set       Delegation
 //	delegate.remove    Patient, Delegate
 //	breakglass.optout  Patient, OptOut
-//	audit.query        Patient
+//	audit.query        Patient (empty: the refused requests, for an auditor)
+//	consent.query      Patient, and ConsentID (one consent) or Requester (a
+//	                   decision preview), or neither (the whole list)
+//	record.query       Patient (the list), or RecordID (one record; Patient
+//	                   may then be empty)
+//	record.erase       RecordID, Reason (optional, at most 256 bytes)
 type PrepareRequest struct {
 	Signer     string       `json:"signer"`
 	Op         string       `json:"op"`
@@ -134,6 +139,9 @@ type PrepareRequest struct {
 	Delegation *Delegation  `json:"delegation,omitempty"`
 	Delegate   string       `json:"delegate,omitempty"`
 	OptOut     bool         `json:"opt_out,omitempty"`
+	Requester  string       `json:"requester,omitempty"`
+	RecordID   string       `json:"record_id,omitempty"`
+	Reason     string       `json:"reason,omitempty"`
 }
 
 // PreparedTx is an unsigned transaction with the bytes to sign. The

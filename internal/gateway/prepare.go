@@ -26,7 +26,7 @@ func (g *Gateway) prepare(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, tx.CodeMalformed, "read body: "+err.Error())
 		return
 	}
-	var req prepareRequest
+	var req client.PrepareRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		writeError(w, http.StatusBadRequest, tx.CodeMalformed, "body must be a JSON transaction description: "+err.Error())
 		return
@@ -76,27 +76,9 @@ func (g *Gateway) prepare(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// prepareRequest is a client.PrepareRequest with the fields of the
-// portal's reads and erasures:
-//
-//	consent.query  Patient, and ConsentID (one consent) or Requester (a
-//	               decision preview), or neither (the whole list)
-//	record.query   Patient (the list), or RecordID (one record; Patient
-//	               may then be empty)
-//	record.erase   RecordID, Reason (optional, at most 256 bytes)
-//
-// They are the JSON names the page sends; the Go client's own queries sign
-// with a key in hand and never come here.
-type prepareRequest struct {
-	client.PrepareRequest
-	Requester string `json:"requester,omitempty"`
-	RecordID  string `json:"record_id,omitempty"`
-	Reason    string `json:"reason,omitempty"`
-}
-
 // prepareMsg turns a description into its message; out carries what the
 // message alone can say about itself. now dates a consent's agreement.
-func prepareMsg(req prepareRequest, now time.Time) (tx.Msg, *client.PreparedTx, error) {
+func prepareMsg(req client.PrepareRequest, now time.Time) (tx.Msg, *client.PreparedTx, error) {
 	out := &client.PreparedTx{}
 	switch req.Op {
 	case tx.TypeGrantConsent.String(), tx.TypeUpdateConsent.String():
