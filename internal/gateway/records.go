@@ -62,9 +62,8 @@ func (g *Gateway) putRecord(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, tx.CodeOf(err), err.Error())
 		return
 	}
-	wait := r.URL.Query().Get("wait")
-	if wait != "" && wait != "sync" && wait != "commit" {
-		writeError(w, http.StatusBadRequest, tx.CodeInvalid, "wait must be sync or commit")
+	untilCommit, ok := waitParam(w, r)
+	if !ok {
 		return
 	}
 	h, err := g.custody.Stage(up.Blob)
@@ -72,7 +71,7 @@ func (g *Gateway) putRecord(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, tx.CodeInternal, "stage blob: "+err.Error())
 		return
 	}
-	res, status, err := g.submitAndWait(r.Context(), up.Tx, wait != "sync")
+	res, status, err := g.submitAndWait(r.Context(), up.Tx, untilCommit)
 	if err != nil {
 		writeError(w, status, tx.CodeInternal, err.Error())
 		return
@@ -188,9 +187,8 @@ func (g *Gateway) putBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, tx.CodeInvalid, fmt.Sprintf("%d blobs for %d record entries", len(up.Blobs), len(puts)))
 		return
 	}
-	wait := r.URL.Query().Get("wait")
-	if wait != "" && wait != "sync" && wait != "commit" {
-		writeError(w, http.StatusBadRequest, tx.CodeInvalid, "wait must be sync or commit")
+	untilCommit, ok := waitParam(w, r)
+	if !ok {
 		return
 	}
 	staged := make([]blobstore.Hash, 0, len(puts))
@@ -210,7 +208,7 @@ func (g *Gateway) putBatch(w http.ResponseWriter, r *http.Request) {
 		}
 		staged = append(staged, h)
 	}
-	res, status, err := g.submitAndWait(r.Context(), up.Tx, wait != "sync")
+	res, status, err := g.submitAndWait(r.Context(), up.Tx, untilCommit)
 	if err != nil {
 		writeError(w, status, tx.CodeInternal, err.Error())
 		return

@@ -31,12 +31,11 @@ func (g *Gateway) submit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, tx.CodeMalformed, `body must be JSON {"tx": "<base64 transaction>"}`)
 		return
 	}
-	wait := r.URL.Query().Get("wait")
-	if wait != "" && wait != "sync" && wait != "commit" {
-		writeError(w, http.StatusBadRequest, tx.CodeInvalid, "wait must be sync or commit")
+	untilCommit, ok := waitParam(w, r)
+	if !ok {
 		return
 	}
-	res, status, err := g.submitAndWait(r.Context(), req.Tx, wait != "sync")
+	res, status, err := g.submitAndWait(r.Context(), req.Tx, untilCommit)
 	if err != nil {
 		writeError(w, status, tx.CodeInternal, err.Error())
 		return
@@ -266,4 +265,18 @@ func decodeQuery(raw []byte, want tx.Type) (*tx.Tx, tx.Msg, error) {
 		return nil, nil, err
 	}
 	return t, m, nil
+}
+
+// waitParam reads ?wait=: commit (the default) or sync, whether a
+// submission waits for its block or only for the mempool. Anything else
+// is answered 400 and ok is false.
+func waitParam(w http.ResponseWriter, r *http.Request) (untilCommit, ok bool) {
+	switch r.URL.Query().Get("wait") {
+	case "", "commit":
+		return true, true
+	case "sync":
+		return false, true
+	}
+	writeError(w, http.StatusBadRequest, tx.CodeInvalid, "wait must be sync or commit")
+	return false, false
 }
