@@ -57,9 +57,6 @@ func (g *Gateway) fhirTransaction(w http.ResponseWriter, r *http.Request, c call
 	if b, err := fhir.ParseResource(body); err == nil && b.Type() == "Bundle" && b["type"] == "batch" {
 		return g.fhirBatch(w, r, b)
 	}
-	if _, ferr := parseTransaction(r, body); ferr != nil {
-		return ferr
-	}
 	ctx := r.Context()
 	var written *client.WrittenBatch
 	var entries []txEntry

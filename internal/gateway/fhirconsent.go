@@ -275,16 +275,16 @@ func (g *Gateway) consentRead(w http.ResponseWriter, r *http.Request) *fhir.Erro
 // the one the request carries signed, which must ask exactly that, or
 // else one the gateway's organization signs for the SMART client.
 func (g *Gateway) askConsents(r *http.Request, want *tx.QueryConsents) *fhir.Error {
-	if h := r.Header.Get(SignedTxHeader); h != "" {
-		raw, err := base64.StdEncoding.DecodeString(h)
-		if err != nil {
-			return fhir.Invalid("", "%s is not base64: %v", SignedTxHeader, err)
+	if r.Header.Get(SignedTxHeader) != "" {
+		raw, t, m, ferr := signedTransaction(r, "consent.query")
+		if ferr != nil {
+			return ferr
 		}
-		_, m, err := decodeQuery(raw, tx.TypeQueryConsents)
-		if err != nil {
-			return fhir.FromTx(tx.CodeOf(err), err.Error())
+		q, ok := m.(*tx.QueryConsents)
+		if !ok {
+			return fhir.Invalid("", "%s carries a %s, not a consent.query", SignedTxHeader, t.Type)
 		}
-		if q := m.(*tx.QueryConsents); q.Patient != want.Patient || q.ConsentID != want.ConsentID || q.Requester != "" {
+		if q.Patient != want.Patient || q.ConsentID != want.ConsentID || q.Requester != "" {
 			return fhir.Unprocessable("", "the signed consent.query asks for something else than this request (patient %s, consent %q)", want.Patient, want.ConsentID)
 		}
 		res, status, err := g.submitQuery(r.Context(), raw)
