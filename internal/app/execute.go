@@ -176,18 +176,10 @@ func (a *App) execute(st kv.Store, raw []byte, b block, m mode) result {
 	if m != modeRecheck || changesSigners(v.msg) {
 		inner := state.NewOverlay(outer)
 		var audits []audit.Event
-		switch msg := v.msg.(type) {
-		case *tx.SetValidator:
-			events, valUpdate, err = setValidator(inner, signer, msg)
-		case *tx.WriteBatch:
-			events, audits, err = writeBatch(inner, signer, msg, b, v.hash)
-		case *tx.RecordUnattributedRefusals:
-			events, audits, err = unattributedRefusals(signer, msg, b, v.hash)
-		default:
-			var record *audit.Event
-			if events, record, err = a.dispatch(inner, signer, v, b); record != nil {
-				audits = []audit.Event{*record}
-			}
+		if sv, ok := v.msg.(*tx.SetValidator); ok {
+			events, valUpdate, err = setValidator(inner, signer, sv)
+		} else {
+			events, audits, err = a.dispatch(inner, signer, v, b)
 		}
 		if err != nil {
 			if len(audits) != 1 || tx.CodeOf(err) != tx.CodeAccessDenied {
@@ -271,8 +263,28 @@ func (a *App) record(st kv.Store, e audit.Event) ([]byte, []abci.Event, error) {
 
 // dispatch hands an authenticated message to the module that owns it. It
 // returns the events to emit and, for what the audit log records, the
-// audit event (without its sequence number).
-func (a *App) dispatch(st kv.Store, signer identity.Signer, v *validated, b block) ([]abci.Event, *audit.Event, error) {
+// audit events (without their sequence numbers): none, one, or one per
+// entry of a batch or a tally.
+func (a *App) dispatch(st kv.Store, signer identity.Signer, v *validated, b block) ([]abci.Event, []audit.Event, error) {
+	switch m := v.msg.(type) {
+	case *tx.WriteBatch:
+		return writeBatch(st, signer, m, b, v.hash)
+	case *tx.RecordUnattributedRefusals:
+		return unattributedRefusals(signer, m, b, v.hash)
+	}
+	return one(a.dispatchOne(st, signer, v, b))
+}
+
+// one turns a handler's single audit event (or none) into dispatch's list.
+func one(events []abci.Event, e *audit.Event, err error) ([]abci.Event, []audit.Event, error) {
+	if e == nil {
+		return events, nil, err
+	}
+	return events, []audit.Event{*e}, err
+}
+
+// dispatchOne dispatches the messages that record at most one audit event.
+func (a *App) dispatchOne(st kv.Store, signer identity.Signer, v *validated, b block) ([]abci.Event, *audit.Event, error) {
 	switch m := v.msg.(type) {
 	case *tx.RegisterActor, *tx.RotateKey, *tx.RevokeActor, *tx.SetRoles:
 		ev, err := identity.Apply(st, signer, v.tx.Signer, v.msg, b.height)
