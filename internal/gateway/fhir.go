@@ -3,13 +3,11 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"time"
 
-	"github.com/carechain/carechain/client"
 	"github.com/carechain/carechain/internal/fhir"
 	"github.com/carechain/carechain/internal/identity"
 	"github.com/carechain/carechain/internal/keyfile"
@@ -247,19 +245,10 @@ func (g *Gateway) tallyTokenRefusal(reason smart.Reason, claimed string) {
 // taking the organization's next nonce in turn with its other
 // transactions.
 func (g *Gateway) sendAsOrg(ctx context.Context, m tx.Msg) error {
-	op := func() error {
+	return g.org.send(ctx, false, func() error {
 		_, err := g.org.c.Send(ctx, g.org.key, m)
 		return err
-	}
-	err := g.org.send(ctx, false, op)
-	var ce *client.Error
-	if errors.As(err, &ce) && tx.Code(ce.Code) == tx.CodeNonceReplayed {
-		// The organization's key signed something else meanwhile (an
-		// operator's command, say), so the nonce was taken and nothing
-		// was admitted: the agent now asks the node, and once more is safe.
-		err = g.org.send(ctx, false, op)
-	}
-	return err
+	})
 }
 
 // statusRecorder keeps a response's status and, for an error, the start

@@ -305,11 +305,7 @@ func (g *Gateway) askConsents(r *http.Request, want *tx.QueryConsents) *fhir.Err
 	}
 	q := *want
 	q.OnBehalfOf = c.member
-	err := g.org.send(r.Context(), false, func() error {
-		_, err := g.org.c.Send(r.Context(), g.org.key, &q)
-		return err
-	})
-	if err != nil {
+	if err := g.sendAsOrg(r.Context(), &q); err != nil {
 		return clientError(err)
 	}
 	return nil

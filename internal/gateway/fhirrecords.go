@@ -111,11 +111,15 @@ func (a *orgAgent) nonce(ctx context.Context, signer string) (uint64, error) {
 }
 
 // sendAttempts bounds how often an operation is tried again after the
-// mempool refused its transaction for a nonce gap (see admitted).
+// mempool refused its transaction for its nonce (see admitted).
 const sendAttempts = 3
 
 // send runs op, which submits one organization transaction, holding the
-// slot as begin does, and tries it again after a nonce gap.
+// slot as begin does, and tries it again after a nonce refusal: a gap (a
+// transaction ahead of it was lost) or a replay (the organization's key
+// signed something else meanwhile, an operator's command say). Either
+// way nothing was admitted and the agent asks the node for the nonce, so
+// another try is safe.
 func (a *orgAgent) send(ctx context.Context, exclusive bool, op func() error) error {
 	for attempt := 1; ; attempt++ {
 		done, err := a.begin(ctx, exclusive)
@@ -124,16 +128,23 @@ func (a *orgAgent) send(ctx context.Context, exclusive bool, op func() error) er
 		}
 		err = op()
 		done()
-		if attempt == sendAttempts || !isNonceGap(err) {
+		if attempt == sendAttempts || !isNonceRefusal(err) {
 			return err
 		}
 	}
 }
 
-func isNonceGap(err error) bool {
+func isNonceRefusal(err error) bool {
 	var ce *client.Error
 	var fe *fhir.Error
-	return errors.As(err, &ce) && tx.Code(ce.Code) == tx.CodeNonceGap || errors.As(err, &fe) && fe.Code == tx.CodeNonceGap.String()
+	code := ""
+	switch {
+	case errors.As(err, &ce):
+		code = tx.Code(ce.Code).String()
+	case errors.As(err, &fe):
+		code = fe.Code
+	}
+	return code == tx.CodeNonceGap.String() || code == tx.CodeNonceReplayed.String()
 }
 
 // peek is the nonce the next transaction will take, for an exclusive
